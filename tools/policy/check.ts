@@ -33,7 +33,7 @@ let compiledSchema: ReturnType<Ajv["compile"]> | undefined;
 function schemaValidator(): ReturnType<Ajv["compile"]> {
   if (!compiledSchema) {
     const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false });
-    ajv.addVocabulary(["x-expected"]);
+    ajv.addVocabulary(["x-expected", "x-expected-pattern"]);
     compiledSchema = ajv.compile(policySchema());
   }
   return compiledSchema;
@@ -121,7 +121,8 @@ function schemaDiagnostics(errors: ErrorObject[], index: NodeIndex): Diagnostic[
       add(`${e.instancePath}/${pointerToken(String(e.params.missingProperty))}`, index.value(e.instancePath),
         `missing required key ${JSON.stringify(e.params.missingProperty)}`);
     } else {
-      add(e.instancePath, index.value(e.instancePath), `expected ${parent["x-expected"] ?? "a valid value"}, got ${shown(e.data)}`);
+      const expected = (e.keyword === "pattern" && parent["x-expected-pattern"]) || parent["x-expected"] || "a valid value";
+      add(e.instancePath, index.value(e.instancePath), `expected ${expected}, got ${shown(e.data)}`);
     }
   }
   return out;

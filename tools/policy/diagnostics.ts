@@ -23,15 +23,26 @@ export function shown(value: unknown): string {
 /** The candidate closest to `word`, if it is close enough to be a likely typo. */
 export function didYouMean(word: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
+  let bestScore = Infinity;
   let bestDistance = Infinity;
+  const w = word.toLowerCase();
   for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance) {
+    const d = editDistance(w, c.toLowerCase());
+    // a candidate that starts like the word is the likelier typo
+    const score = d - Math.min(commonPrefix(w, c.toLowerCase()), 4) / 2;
+    if (score < bestScore) {
       best = c;
+      bestScore = score;
       bestDistance = d;
     }
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+  return best !== undefined && bestDistance <= Math.max(2, Math.ceil(word.length / 3)) ? best : undefined;
+}
+
+function commonPrefix(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return i;
 }
 
 function editDistance(a: string, b: string): number {

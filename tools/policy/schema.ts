@@ -13,8 +13,10 @@ type Schema = Record<string, unknown>;
 export const STREAMTYPE_EXTRA_KEYS = ["aux", "http_multipart_content_type", "plugins"] as const;
 
 // NUL ends strings in the binary table, and has no place in a header or URL
-const str = (expected = "a string"): Schema =>
-  ({ type: "string", maxLength: 4096, pattern: "^[^\\u0000]*$", "x-expected": `${expected} without NUL characters` });
+const str = (expected = "a string"): Schema => ({
+  type: "string", maxLength: 4096, pattern: "^[^\\u0000]*$",
+  "x-expected": expected, "x-expected-pattern": "a string without NUL characters",
+});
 const int = (min: number, max: number): Schema =>
   ({ type: "integer", minimum: min, maximum: max, "x-expected": `an integer ${min}..${max}` });
 const bool: Schema = { type: "boolean", "x-expected": "true or false" };
