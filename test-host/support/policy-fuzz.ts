@@ -209,7 +209,7 @@ function mutate(rand: () => number, original: Uint8Array, kind: number): Uint8Ar
         // half of the flips land in the header and tables, where they bite hardest
         const limit = rand() % 2 ? Math.min(b.length, 256) : b.length;
         const at = rand() % limit;
-        b[at]! ^= 1 << (rand() % 8);
+        b[at] = b[at]! ^ (1 << (rand() % 8));
       }
       return b;
     }
@@ -280,19 +280,31 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/**
- * `iterations` mutants of `binaries` (valid compiled policies), from `seed`.
- * `first` numbers the iterations (and advances the PRNG), so a run can be
- * split in chunks: fuzzPolicies(b, n, seed, k) equals iterations k..k+n-1 of
- * fuzzPolicies(b, k+n, seed); mergeReports() joins chunks.
- */
-export function fuzzPolicies(binaries: Uint8Array[], iterations: number, seed: number, first = 0): FuzzReport {
-  const report: FuzzReport = {
+function emptyReport(): FuzzReport {
+  return {
     iterations: 0, ok: 0, byCode: {}, byMutation: {}, crcFixed: 0, checksumRejected: 0, checksumMissed: 0,
     failures: [], failureCount: 0, digest: 0x811c9dc5,
   };
+}
+
+/**
+ * `iterations` mutants of `binaries` (valid compiled policies), from `seed`.
+ * Pass the report of an earlier run as `previous` to go on from where it
+ * stopped: fuzzPolicies(b, m, seed, fuzzPolicies(b, n, seed)) equals
+ * fuzzPolicies(b, n + m, seed), digest included, so a long run can be split
+ * in chunks (XS meters each crank).
+ */
+export function fuzzPolicies(binaries: Uint8Array[], iterations: number, seed: number, previous?: FuzzReport): FuzzReport {
+  const report = emptyReport();
+  if (previous) {
+    Object.assign(report, previous);
+    report.byCode = { ...previous.byCode };
+    report.byMutation = { ...previous.byMutation };
+    report.failures = previous.failures.slice();
+  }
+  const first = report.iterations;
   for (let n = first; n < first + iterations; n++) {
-    // one PRNG per iteration, so that chunks are independent of each other
+    // one PRNG per iteration, seeded by its number, so that any iteration can be replayed alone
     const rand = prng(Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(n + 1, 0xc2b2ae35));
     const original = binaries[rand() % binaries.length]!;
     const kind = rand() % MUTATIONS.length;
@@ -306,11 +318,11 @@ export function fuzzPolicies(binaries: Uint8Array[], iterations: number, seed: n
         // verify must pass (the CRC is right), then the deep checks run
         if (guarded(c, () => p.verify()) !== undefined) traverse(c, p);
       } else {
-        // a stale CRC: verify must notice any change, then read it regardless
-        const verify = new Ctx0(report, n);
+        // a stale CRC: verify must notice any change; then read it regardless
+        const verify: Ctx = { rand, iteration: n, report, outcome: "ok", digest: 0 };
         if (guarded(verify, () => p.verify()) === undefined) {
           if (verify.outcome === "bad-checksum") report.checksumRejected++;
-        } else if (!sameBytes(p.bytes, original.subarray(0, p.bytes.length)) || p.bytes.length !== original.length) {
+        } else if (p.bytes.length !== original.length || !sameBytes(p.bytes, original)) {
           report.checksumMissed++;
         }
         c.digest = fnv(c.digest, verify.outcome);
@@ -326,33 +338,4 @@ export function fuzzPolicies(binaries: Uint8Array[], iterations: number, seed: n
     report.digest = fnv(report.digest, `${c.digest}:${c.outcome}`);
   }
   return report;
-}
-
-/** A Ctx for a side check whose outcome is kept apart from the mutant's. */
-class Ctx0 implements Ctx {
-  rand = (): number => 0;
-  outcome = "ok";
-  digest = 0;
-  constructor(public report: FuzzReport, public iteration: number) {}
-}
-
-/** Joins the reports of consecutive chunks (in order) into the report of the whole run. */
-export function mergeReports(parts: FuzzReport[]): FuzzReport {
-  const out: FuzzReport = {
-    iterations: 0, ok: 0, byCode: {}, byMutation: {}, crcFixed: 0, checksumRejected: 0, checksumMissed: 0,
-    failures: [], failureCount: 0, digest: 0x811c9dc5,
-  };
-  for (const r of parts) {
-    out.iterations += r.iterations;
-    out.ok += r.ok;
-    for (const [k, v] of Object.entries(r.byCode)) out.byCode[k] = (out.byCode[k] ?? 0) + v;
-    for (const [k, v] of Object.entries(r.byMutation)) out.byMutation[k] = (out.byMutation[k] ?? 0) + v;
-    out.crcFixed += r.crcFixed;
-    out.checksumRejected += r.checksumRejected;
-    out.checksumMissed += r.checksumMissed;
-    for (const f of r.failures) if (out.failures.length < 10) out.failures.push(f);
-    out.failureCount += r.failureCount;
-    out.digest = fnv(out.digest, String(r.digest));
-  }
-  return out;
 }

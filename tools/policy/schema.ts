@@ -21,8 +21,9 @@ const int = (min: number, max: number): Schema =>
   ({ type: "integer", minimum: min, maximum: max, "x-expected": `an integer ${min}..${max}` });
 const bool: Schema = { type: "boolean", "x-expected": "true or false" };
 const NAME_PATTERN = "^[^\\u0000-\\u001f]{1,64}$";
+const article = (word: string) => (/^[aeiou]/.test(word) ? "an" : "a");
 const name = (what: string): Schema =>
-  ({ type: "string", pattern: NAME_PATTERN, "x-expected": `a ${what} name of 1..64 printable characters` });
+  ({ type: "string", pattern: NAME_PATTERN, "x-expected": `${article(what)} ${what} name of 1..64 printable characters` });
 
 /** An array of objects holding "<name>": value pairs (lws takes several per object). */
 function namedList(what: string, valueSchema: Schema, maxItems = 1024): Schema {
@@ -34,7 +35,7 @@ function namedList(what: string, valueSchema: Schema, maxItems = 1024): Schema {
       type: "object",
       minProperties: 1,
       "x-expected": `an object of "<${what}>": ... pairs`,
-      propertyNames: { pattern: NAME_PATTERN, "x-expected": `a ${what} name of 1..64 printable characters` },
+      propertyNames: { pattern: NAME_PATTERN, "x-expected": `${article(what)} ${what} name of 1..64 printable characters` },
       additionalProperties: valueSchema,
     },
   };
