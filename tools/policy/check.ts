@@ -374,6 +374,8 @@ class Semantics {
       seen.add(name);
       if (typeof value === "string" || typeof value === "number") out.push({ [name]: value });
     }
+    const limit = what === "http status" ? 16 : 255;
+    if (out.length > limit) this.error(pointer, `at most ${limit} ${what} entries, got ${out.length}`);
     return out;
   }
 

@@ -199,8 +199,18 @@ class Parser {
         out += simple[e];
         this.i += 2;
       } else if (e === "u" && /^[0-9a-fA-F]{4}$/.test(t.slice(this.i + 2, this.i + 6))) {
-        out += String.fromCharCode(parseInt(t.slice(this.i + 2, this.i + 6), 16));
-        this.i += 6;
+        const unit = parseInt(t.slice(this.i + 2, this.i + 6), 16);
+        // a surrogate must come in a high + low pair, or it is not Unicode text
+        const low = /^\\u[dD][c-fC-F][0-9a-fA-F]{2}/.exec(t.slice(this.i + 6, this.i + 12));
+        if (unit >= 0xdc00 && unit < 0xe000) this.fail(`lone surrogate \\u${unit.toString(16)} in string`);
+        if (unit >= 0xd800 && unit < 0xdc00) {
+          if (!low) this.fail(`lone surrogate \\u${unit.toString(16)} in string`);
+          out += String.fromCharCode(unit, parseInt(low[0].slice(2), 16));
+          this.i += 12;
+        } else {
+          out += String.fromCharCode(unit);
+          this.i += 6;
+        }
       } else {
         this.fail(`invalid escape in string: ${JSON.stringify(t.slice(this.i, this.i + 2))}`);
       }

@@ -146,7 +146,7 @@ export function policySchema(): Schema {
     properties: {
       release: str(),
       product: str(),
-      "schema-version": int(0, 65534),
+      "schema-version": int(0, 254),
       "via-socks5": str("a string \"[user:pass@]host:port\""),
       retry: namedList("retry", retry, 255),
       certs: namedList("cert", { type: "string", minLength: 4, "x-expected": "a base64 DER certificate string" }, 255),
