@@ -1,0 +1,132 @@
+// Runs one Secure Stream on the Node host and narrates it: each state by its
+// lws name with a timestamp, a summary of payload, received bytes to a file.
+// The engine behind the ss-sim command and the demo.
+
+import { createWriteStream, readFileSync, type WriteStream } from "node:fs";
+import { NodeHost } from "./host.js";
+import { SecureStreams } from "../../src/ss/context.js";
+import { State, RxFlag, Ret, stateName } from "../../src/ss/states.js";
+import { Policy } from "../../src/policy/reader.js";
+import { h1 } from "../../src/protocols/h1.js";
+import { compilePolicy } from "../../tools/policy/compile.js";
+import { formatDiagnostic } from "../../tools/policy/diagnostics.js";
+
+export interface SimOptions {
+  /** The compiled policy. */
+  readonly policy: Policy;
+  readonly stream: string;
+  readonly metadata?: ReadonlyMap<string, string>;
+  /** Blob name → bytes, put in the host's blob store first. */
+  readonly blobs?: ReadonlyMap<string, Uint8Array>;
+  /** Payload to send. */
+  readonly send?: Uint8Array;
+  /** File for received payload. */
+  readonly out?: string;
+  /** Keep the stream up this long (ms) instead of ending at the first result. */
+  readonly durationMs?: number;
+  /** Where the narration goes. */
+  readonly print?: (line: string) => void;
+  /** Host log lines. */
+  readonly log?: (line: string) => void;
+}
+
+/** Loads a policy: JSON is compiled (errors printed), anything else opened as a binary and verified. */
+export function loadPolicy(file: string, print: (line: string) => void): Policy | undefined {
+  const bytes = readFileSync(file);
+  if (file.endsWith(".json") || bytes[0] === 0x7b /* { */) {
+    const result = compilePolicy(bytes.toString("utf8"));
+    for (const d of result.diagnostics) print(formatDiagnostic(file, d));
+    return result.binary ? Policy.open(result.binary) : undefined;
+  }
+  return Policy.open(new Uint8Array(bytes)).verify();
+}
+
+/** Runs the stream; resolves to the exit status: 0 success, 1 failure. */
+export function runSim(o: SimOptions): Promise<number> {
+  const print = o.print ?? ((line) => process.stdout.write(`${line}\n`));
+  const host = new NodeHost({ log: o.log ?? ((line) => process.stderr.write(`  log: ${line}\n`)) });
+  for (const [name, value] of o.blobs ?? []) host.blobs.set(name, value);
+  const ss = new SecureStreams(host, o.policy, { bindings: [h1] });
+  const started = host.now();
+  const stamp = () => `[${((host.now() - started) / 1000).toFixed(3).padStart(7)}s]`;
+  const out: WriteStream | undefined = o.out ? createWriteStream(o.out) : undefined;
+  let received = 0;
+  let sent = 0;
+  let status: number | undefined;
+
+  return new Promise((resolve) => {
+    let finished = false;
+    const finish = (code: number) => {
+      if (finished) return;
+      finished = true;
+      host.setTimer(0, () => {
+        stream.destroy();
+        print(`${stamp()} ${code === 0 ? "ok" : "failed"}: received ${received} bytes, sent ${sent}`);
+        if (out) out.end(() => resolve(code));
+        else resolve(code);
+      });
+    };
+    if (o.durationMs !== undefined) host.setTimer(o.durationMs, () => finish(status ?? 0));
+
+    const stream = ss.create(o.stream, {
+      onState: (state, ack) => {
+        print(`${stamp()} ${stateName(state)}${ack ? ` (${ack})` : ""}`);
+        if (state === State.QOS_ACK_REMOTE) {
+          status = 0;
+          if (o.durationMs === undefined) finish(0);
+        } else if (state === State.QOS_NACK_REMOTE || state === State.ALL_RETRIES_FAILED || state === State.AUTH_FAILED) {
+          status = 1;
+          if (o.durationMs === undefined) finish(1);
+        } else if (state === State.TIMEOUT) {
+          status = 1;
+          if (o.durationMs === undefined) finish(1);
+          return Ret.DISCONNECT_ME;
+        } else if (state === State.DISCONNECTED && o.durationMs === undefined && status !== undefined) {
+          finish(status);
+        }
+        return Ret.OK;
+      },
+      onRx: (payload, flags) => {
+        if (flags & RxFlag.PERF_JSON) {
+          print(`${stamp()} perf ${new TextDecoder().decode(payload)}`);
+          return Ret.OK;
+        }
+        received += payload.length;
+        out?.write(payload.slice());
+        if (flags & (RxFlag.SOM | RxFlag.EOM)) {
+          const marks = [flags & RxFlag.SOM ? "SOM" : "", flags & RxFlag.EOM ? "EOM" : ""].filter(Boolean).join("|");
+          print(`${stamp()} rx ${payload.length} bytes ${marks}${flags & RxFlag.EOM ? `, ${received} in all` : ""}${preview(payload)}`);
+        }
+        return Ret.OK;
+      },
+      onTx: (max) => {
+        const body = o.send ?? new Uint8Array(0);
+        const payload = body.subarray(sent, sent + max);
+        const flags = (sent === 0 ? RxFlag.SOM : 0) | (sent + payload.length >= body.length ? RxFlag.EOM : 0);
+        sent += payload.length;
+        return { payload, flags };
+      },
+    });
+    if (stream.destroyed) {
+      finish(1);
+      return;
+    }
+    try {
+      for (const [k, v] of o.metadata ?? []) stream.setMetadata(k, v);
+    } catch (e) {
+      print(`${stamp()} ${(e as Error).message}`);
+      finish(1);
+      return;
+    }
+    stream.startTimeout();
+    if (o.send) stream.requestTxLength(o.send.length);
+    else stream.requestTx();
+  });
+}
+
+/** The start of a payload when it is text, for the narration. */
+function preview(payload: Uint8Array): string {
+  if (!payload.length || payload.subarray(0, 60).some((b) => b < 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09)) return "";
+  const text = new TextDecoder().decode(payload.subarray(0, 60)).trim();
+  return `: ${JSON.stringify(text)}${payload.length > 60 ? "..." : ""}`;
+}

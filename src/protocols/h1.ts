@@ -1,0 +1,407 @@
+// The http/1.1 binding: one transaction at a time over a host byte stream,
+// kept alive between transactions when the server allows it. Request from
+// the policy (method, URL with ${metadata}, headers from metadata and blobs,
+// body from onTx with Content-Length or chunked, optionally multipart or
+// form-urlencoded); response streamed to onRx in bounded pieces.
+
+import type { ByteStream, ConnectOptions, HostError } from "../host.js";
+import { BLOB } from "../host.js";
+import type { ProtocolBinding, StreamLink, Connection } from "./binding.js";
+import { State, RxFlag } from "../ss/states.js";
+import { Http1ResponseParser, Http1Error, encodeRequestHead, encodeChunkHeader, CHUNK_END, LAST_CHUNK, type Http1Head } from "../wire/http1/index.js";
+import { utf8Encode } from "../util/utf8.js";
+
+/** Largest payload handed to onRx at once. */
+export const H1_RX_MAX = 4096;
+/** Largest payload asked of onTx at once. */
+export const H1_TX_MAX = 4096;
+/** Redirects followed for one transaction. */
+const MAX_REDIRECTS = 5;
+
+type Phase = "connecting" | "idle" | "sending" | "waiting" | "closed";
+
+export const h1: ProtocolBinding = {
+  name: "h1",
+  open: (link, options) => new H1Connection(link, options),
+};
+
+class H1Connection implements Connection {
+  readonly #link: StreamLink;
+  readonly #options: ConnectOptions;
+  #stream: ByteStream | undefined;
+  #phase: Phase = "connecting";
+  /** A transaction is wanted as soon as the connection is idle. */
+  #wanted = true;
+  #parser: Http1ResponseParser;
+  #body: BodyWriter | undefined;
+  #head: Http1Head | undefined;
+  #messageOpen = false;
+  #redirects = 0;
+  #path = "";
+  /** The method of a redirect hop waiting for its new connection. */
+  #redirectMethod: string | undefined;
+  #connectedReported = false;
+  #requestStart = 0;
+  #blocked = false;
+
+  constructor(link: StreamLink, options: ConnectOptions) {
+    this.#link = link;
+    this.#options = options;
+    this.#parser = this.#newParser();
+    this.#connect();
+  }
+
+  requestTx(): void {
+    if (this.#phase === "idle") this.#startTransaction();
+    else if (this.#phase === "sending") this.#pump();
+    else this.#wanted = true;
+  }
+
+  /** A handler may close us while we call it: check after each call out. */
+  #isClosed(): boolean {
+    return this.#phase === "closed";
+  }
+
+  close(): void {
+    if (this.#phase === "closed") return;
+    this.#phase = "closed";
+    this.#stream?.close();
+    this.#stream = undefined;
+  }
+
+  #connect(): void {
+    this.#phase = "connecting";
+    this.#stream = this.#link.host.connect(this.#options, {
+      onConnected: (info) => {
+        if (this.#phase === "closed") return;
+        this.#phase = "idle";
+        const method = this.#redirectMethod;
+        this.#redirectMethod = undefined;
+        if (method) {
+          this.#send(method);
+          return;
+        }
+        this.#link.established(info);
+        if (this.#wanted) this.#startTransaction();
+      },
+      onData: (bytes) => this.#receive(bytes),
+      onWritable: () => {
+        this.#blocked = false;
+        if (this.#phase === "sending") this.#pump();
+      },
+      onClosed: () => this.#peerClosed(),
+      onError: (error) => this.#broken(error),
+    });
+  }
+
+  #newParser(): Http1ResponseParser {
+    return new Http1ResponseParser({
+      onHead: (head) => this.#onHead(head),
+      onBody: (bytes) => this.#onBody(bytes),
+      onEnd: () => this.#onEnd(),
+    });
+  }
+
+  // ---- request ----
+
+  #startTransaction(): void {
+    this.#wanted = false;
+    const link = this.#link;
+    const p = link.policy;
+    const method = p.string("http_method") ?? "GET";
+    const url = link.expand(p.string("http_url") ?? "", encodeURIComponent);
+    this.#path = url.startsWith("/") ? url : `/${url}`;
+    this.#redirects = 0;
+    this.#send(method);
+  }
+
+  /** Writes the request head for the current path, then the body if the method has one. */
+  #send(method: string): void {
+    const link = this.#link;
+    const p = link.policy;
+    const headers: [string, string][] = [...link.headerMetadata(), ...this.#blobHeaders()];
+    const hasBody = method === "POST" || method === "PUT" || method === "PATCH" || link.txLength !== undefined;
+    let contentLength: number | undefined;
+    if (hasBody) {
+      this.#body = new BodyWriter(p.string("http_multipart_name") !== undefined || p.string("http_mime_content_type") !== undefined ||
+        p.string("http_multipart_filename") !== undefined ? this.#multipart() : undefined);
+      if (p.flag("http_www_form_urlencoded")) headers.push(["Content-Type", "application/x-www-form-urlencoded"]);
+      if (this.#body.multipart) headers.push(["Content-Type", `multipart/form-data; boundary=${this.#body.multipart.boundary}`]);
+      if (link.txLength !== undefined && !p.flag("http_no_content_length")) contentLength = link.txLength + this.#body.overhead();
+      this.#body.chunked = contentLength === undefined;
+    } else {
+      this.#body = undefined;
+    }
+    let head: Uint8Array;
+    try {
+      head = encodeRequestHead({
+        method, path: this.#path, host: this.#hostHeader(), headers, contentLength,
+        chunked: hasBody && contentLength === undefined,
+      });
+    } catch (e) {
+      // a header or path the policy or blobs made unsendable: nothing goes out
+      this.#fail({ kind: "other", message: `request refused: ${(e as Error).message}` });
+      return;
+    }
+    this.#requestStart = link.host.now();
+    this.#head = undefined;
+    this.#messageOpen = false;
+    if (method === "HEAD") this.#parser.expectNoBody();
+    this.#write(head);
+    this.#phase = hasBody ? "sending" : "waiting";
+    if (hasBody) this.#pump();
+  }
+
+  #hostHeader(): string {
+    const { host, port, tls } = this.#options;
+    return port === (tls ? 443 : 80) ? host : `${host}:${port}`;
+  }
+
+  /** Auth, serial, firmware and device-type headers the policy maps from blobs. */
+  #blobHeaders(): [string, string][] {
+    const p = this.#link.policy;
+    const blobs = this.#link.host.blobs;
+    const out: [string, string][] = [];
+    const add = (key: string, blob: string, prefix = "", hex = false) => {
+      const header = p.string(key);
+      const value = header ? blobs.get(blob) : undefined;
+      if (header && value) out.push([header.replace(/:$/, ""), prefix + (hex ? toHex(value) : latin1(value))]);
+    };
+    add("http_auth_header", BLOB.auth, p.string("http_auth_preamble") ?? "", p.flag("auth_hexify"));
+    add("http_dsn_header", BLOB.deviceSerial);
+    add("http_fwv_header", BLOB.firmwareVersion);
+    add("http_devtype_header", BLOB.deviceType);
+    return out;
+  }
+
+  #multipart(): Multipart {
+    const p = this.#link.policy;
+    let boundary = "xs-ss-";
+    for (let i = 0; i < 16; i++) boundary += "0123456789abcdef"[Math.floor(this.#link.host.random() * 16)];
+    const name = p.string("http_multipart_name") ?? "file";
+    const filename = p.string("http_multipart_filename");
+    const type = p.string("http_mime_content_type");
+    const partHead = `--${boundary}\r\nContent-Disposition: form-data; name="${quoted(name)}"` +
+      (filename !== undefined ? `; filename="${quoted(filename)}"` : "") + "\r\n" +
+      (type !== undefined ? `Content-Type: ${type}\r\n` : "") + "\r\n";
+    return { boundary, head: utf8Encode(partHead), tail: utf8Encode(`\r\n--${boundary}--\r\n`) };
+  }
+
+  /** Pulls body payload from the app while the host takes it. */
+  #pump(): void {
+    const body = this.#body;
+    while (this.#phase === "sending" && body && !this.#blocked) {
+      if (!body.started) {
+        body.started = true;
+        if (body.multipart) this.#writeBody(body, body.multipart.head);
+        continue;
+      }
+      const pulled = this.#link.tx(H1_TX_MAX);
+      if (pulled === "stop" || pulled === "none") return;
+      if (pulled.payload.length) this.#writeBody(body, pulled.payload);
+      if (pulled.flags & RxFlag.EOM) {
+        if (body.multipart) this.#writeBody(body, body.multipart.tail);
+        if (body.chunked) this.#write(LAST_CHUNK);
+        this.#phase = "waiting";
+      }
+    }
+  }
+
+  #writeBody(body: BodyWriter, bytes: Uint8Array): void {
+    if (body.chunked) {
+      this.#write(encodeChunkHeader(bytes.length));
+      this.#write(bytes);
+      this.#write(CHUNK_END);
+    } else {
+      this.#write(bytes);
+    }
+  }
+
+  #write(bytes: Uint8Array): void {
+    if (this.#stream && !this.#stream.write(bytes)) this.#blocked = true;
+  }
+
+  // ---- response ----
+
+  #receive(bytes: Uint8Array): void {
+    // the parser takes one response at a time; what it leaves belongs to the next one
+    for (let at = 0; at < bytes.length && this.#phase !== "closed";) {
+      if (this.#phase === "idle" || this.#phase === "connecting") {
+        this.#fail({ kind: "other", message: "malformed response: data while no request is outstanding" });
+        return;
+      }
+      try {
+        const taken = this.#parser.push(bytes.subarray(at));
+        if (taken === 0) throw new Http1Error("body-after-end", "data after the end of the response");
+        at += taken;
+      } catch (e) {
+        if (!(e instanceof Http1Error)) throw e;
+        this.#fail({ kind: "other", message: `malformed response: ${e.message}` });
+        return;
+      }
+    }
+  }
+
+  #onHead(head: Http1Head): void {
+    this.#head = head;
+    const link = this.#link;
+    if (this.#isRedirect(head)) return; // its body is discarded, see #onEnd
+    for (const [name, value] of head.headers) link.receivedHeader(name, value);
+    if (!this.#report(State.CONNECTED)) return;
+    for (const [status, state] of link.policy.pairs("http_resp_map")) {
+      if (status === head.status && !link.state(state as number)) return;
+    }
+  }
+
+  #onBody(bytes: Uint8Array): void {
+    if (this.#phase === "closed" || !this.#head || this.#isRedirect(this.#head)) return;
+    for (let at = 0; at < bytes.length; at += H1_RX_MAX) {
+      const flags = this.#messageOpen ? 0 : RxFlag.SOM;
+      this.#messageOpen = true;
+      if (!this.#link.rx(bytes.subarray(at, at + H1_RX_MAX), flags) || this.#isClosed()) return;
+    }
+  }
+
+  #onEnd(): void {
+    const head = this.#head!;
+    const link = this.#link;
+    const keepAlive = head.keepAlive;
+    if (this.#isRedirect(head)) {
+      this.#redirect(head, keepAlive);
+      return;
+    }
+    link.transactionDone();
+    if (!link.rx(new Uint8Array(0), this.#messageOpen ? RxFlag.EOM : RxFlag.SOM | RxFlag.EOM)) return;
+    this.#messageOpen = false;
+    if (!link.perf({ txn_resp_us: Math.round((link.host.now() - this.#requestStart) * 1000), prot_specific: { protocol: "http", resp: head.status } })) return;
+    const expect = link.policy.number("http_expect");
+    const good = expect !== undefined ? head.status === expect : head.status >= 200 && head.status < 300;
+    const result = head.status === 401 || head.status === 403 ? State.AUTH_FAILED : good ? State.QOS_ACK_REMOTE : State.QOS_NACK_REMOTE;
+    if (!link.state(result)) return;
+    if (keepAlive && !this.#isClosed()) {
+      this.#phase = "idle";
+      if (this.#wanted) this.#startTransaction();
+    } else {
+      this.#finish(true);
+    }
+  }
+
+  #isRedirect(head: Http1Head): boolean {
+    return head.status >= 300 && head.status < 400 && head.status !== 304 && this.#link.policy.flag("allow_redirects") &&
+      head.headers.some(([n]) => n === "location");
+  }
+
+  /** Follows a redirect to a path on the same origin: the policy alone names endpoints. */
+  #redirect(head: Http1Head, keepAlive: boolean): void {
+    const location = head.headers.find(([n]) => n === "location")![1];
+    const path = sameOriginPath(location, this.#options);
+    if (path === undefined || ++this.#redirects > MAX_REDIRECTS) {
+      this.#link.host.log(`${this.#link.streamtype}: redirect to ${location} not followed`);
+      if (this.#report(State.CONNECTED) && this.#link.state(State.QOS_NACK_REMOTE)) this.#finish(true);
+      return;
+    }
+    this.#path = path;
+    const method = this.#link.policy.string("http_method") ?? "GET";
+    // 303 (and, as browsers do, 301/302 after POST) continue with GET
+    const next = head.status === 303 || ((head.status === 301 || head.status === 302) && method === "POST") ? "GET" : method;
+    if (keepAlive) {
+      this.#send(next);
+    } else {
+      // the server closes this connection: the next hop gets a fresh one to the same origin
+      this.#stream?.close();
+      this.#parser = this.#newParser();
+      this.#redirectMethod = next;
+      this.#connect();
+    }
+  }
+
+  /** Reports CONNECTED once per connection, as lws does (not after a QOS result). */
+  #report(state: number): boolean {
+    if (state === State.CONNECTED && this.#connectedReported) return true;
+    if (state === State.CONNECTED) this.#connectedReported = true;
+    return this.#link.state(state);
+  }
+
+  #peerClosed(): void {
+    if (this.#phase === "closed") return;
+    if (this.#phase === "waiting" && this.#head) {
+      // a body that runs until the connection closes ends here (onEnd finishes the connection)
+      try {
+        this.#parser.finish();
+      } catch (e) {
+        if (!(e instanceof Http1Error)) throw e;
+        this.#fail({ kind: "reset", message: `connection closed mid-response: ${e.message}` });
+        return;
+      }
+      this.#finish(false);
+      return;
+    }
+    // between transactions the server may close a kept-alive connection
+    this.#finish(this.#phase === "idle");
+  }
+
+  #broken(error: HostError): void {
+    if (this.#phase === "closed") return;
+    this.#phase = "closed";
+    this.#stream = undefined;
+    this.#link.failed(error);
+  }
+
+  /** Ends this connection after a protocol error. */
+  #fail(error: HostError): void {
+    if (this.#phase === "closed") return;
+    this.close();
+    this.#link.failed(error);
+  }
+
+  /** The connection is over; `complete` when no transaction was left half done. */
+  #finish(complete: boolean): void {
+    if (this.#phase === "closed") return;
+    this.close();
+    this.#link.closed({ complete });
+  }
+}
+
+interface Multipart {
+  readonly boundary: string;
+  readonly head: Uint8Array;
+  readonly tail: Uint8Array;
+}
+
+/** Framing state of one request body. */
+class BodyWriter {
+  chunked = false;
+  started = false;
+  constructor(readonly multipart: Multipart | undefined) {}
+  /** Bytes the framing adds to the app's payload. */
+  overhead(): number {
+    return this.multipart ? this.multipart.head.length + this.multipart.tail.length : 0;
+  }
+}
+
+/** The path of `location` if it points at the origin we are connected to. */
+function sameOriginPath(location: string, options: ConnectOptions): string | undefined {
+  if (location.startsWith("/") && !location.startsWith("//")) return location;
+  const m = /^(https?):\/\/([^/:?#]+)(?::(\d+))?([^#]*)$/i.exec(location);
+  if (!m) return undefined;
+  const tls = m[1]!.toLowerCase() === "https";
+  const port = m[3] ? Number(m[3]) : tls ? 443 : 80;
+  if (tls !== !!options.tls || m[2]!.toLowerCase() !== options.host.toLowerCase() || port !== options.port) return undefined;
+  return m[4] ? (m[4].startsWith("/") ? m[4] : `/${m[4]}`) : "/";
+}
+
+function quoted(s: string): string {
+  return s.replace(/["\\]/g, "\\$&");
+}
+
+function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
+  return out;
+}
+
+function latin1(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += String.fromCharCode(b);
+  return out;
+}
