@@ -190,7 +190,11 @@ export class SecureStream {
 
   #connectOptions(): ConnectOptions {
     const p = this.#policy;
-    const host = this.#expand(p.string("endpoint") ?? "");
+    // a metadata value in the endpoint may only add to a host name, never make it a URL or a port
+    const host = this.#expand(p.string("endpoint") ?? "", (value) => {
+      if (!/^[A-Za-z0-9.-]*$/.test(value)) throw new SSError("bad-metadata", `endpoint metadata "${value}" is not a host name part`);
+      return value;
+    });
     const port = p.number("port");
     if (!host || !port) throw new SSError("bad-policy", "the policy gives no endpoint or port");
     const policyTimeout = p.number("timeout_ms");

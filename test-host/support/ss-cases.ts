@@ -295,6 +295,9 @@ const CASES: Case[] = [
     const n = r.create("noretry");
     n.requestTx();
     eq(r.states.slice(-3), ["CONNECTING", "UNREACHABLE", "ALL_RETRIES_FAILED"], "an empty endpoint cannot connect");
+    n.setMetadata("host", "evil.example:443/x");
+    n.requestTx();
+    eq(r.states.slice(-3), ["CONNECTING", "UNREACHABLE", "ALL_RETRIES_FAILED"], "not a host name: refused");
     n.setMetadata("host", "dev.example");
     n.requestTx();
     eq(r.binding.last.options.host, "dev.example", "endpoint expanded");
