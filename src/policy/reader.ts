@@ -7,7 +7,7 @@ import {
   MAGIC, FORMAT_VERSION, HEADER_SIZE, NONE, H_MAGIC, H_VERSION, H_LENGTH, H_CRC,
   H_RELEASE, H_PRODUCT, H_SOCKS5, H_SCHEMA_VERSION, H_TABLE_COUNTS, H_INDEX_COUNT, H_SECTION_LENGTHS, ENTRY_SIZE,
   S_STRINGS, S_LISTS, S_RETRIES, S_CERTS, S_DER, S_STORES, S_METRICS, S_AUTHS, S_INDEX, S_RECORDS,
-  MAX_U16_SECTION, R_NAME, R_DATA,
+  SECTION_COUNT, MAX_U16_SECTION, R_NAME, R_DATA,
   C_NAME, C_LENGTH, C_OFFSET, T_NAME, T_CERTS, M_NAME, M_REPORT, M_SCHEDULE, M_HALFLIFE, M_OUTLIER, M_PRESENT,
   A_NAME, A_TYPE, A_STREAMTYPE, A_BLOB, I_NAME, I_RECORD,
 } from "./format.js";
@@ -32,47 +32,113 @@ function fail(code: PolicyErrorCode, message: string): never {
   throw new PolicyError(code, message);
 }
 
-/** Byte length of a section, from the header's counts and lengths. */
-function size(v: DataView, section: number): number {
-  if (section < S_INDEX) return v.getUint8(H_TABLE_COUNTS + section) * ENTRY_SIZE[section]!;
-  if (section === S_INDEX) return v.getUint16(H_INDEX_COUNT, true) * ENTRY_SIZE[S_INDEX]!;
-  if (section < S_DER) return v.getUint16(H_SECTION_LENGTHS + 2 * (section - S_STRINGS), true);
-  return v.byteLength - start(v, S_DER);
-}
+// Entry sizes of the table sections, as plain constants for layout().
+const RETRY_SIZE = ENTRY_SIZE[S_RETRIES]!;
+const CERT_SIZE = ENTRY_SIZE[S_CERTS]!;
+const STORE_SIZE = ENTRY_SIZE[S_STORES]!;
+const METRICS_SIZE = ENTRY_SIZE[S_METRICS]!;
+const AUTH_SIZE = ENTRY_SIZE[S_AUTHS]!;
+const INDEX_SIZE = ENTRY_SIZE[S_INDEX]!;
 
-/** Sections follow each other without gaps, so a section starts where the ones before it end. */
-function start(v: DataView, section: number): number {
+// Section bounds of the policy read last, cached: every read needs them, and
+// working them out from the header at each step was most of the reader's cost
+// on XS. Module state (like `cursor` below), so a policy costs no extra slots;
+// the array is made on first use, not at module load, so that it is in RAM
+// when the module is preloaded (a plain array: 2 XS slots, a Uint32Array 7).
+// open() checks the bounds before any Policy holds the view, and a view's
+// bounds never change once cached.
+let boundsOf: DataView | undefined;
+let bounds: number[] | undefined;
+
+/**
+ * Where each section of `v` starts (index s) and where the policy ends (index
+ * SECTION_COUNT): sections follow each other without gaps, so a section
+ * starts where the ones before it end and ends where the next one starts.
+ */
+function layout(v: DataView): number[] {
+  if (v === boundsOf) return bounds!;
+  const b = bounds ?? (bounds = new Array<number>(SECTION_COUNT + 1).fill(0));
+  // unrolled: on XS every call and loop turn is metered
+  const counts = v.getUint32(H_TABLE_COUNTS, true); // entry counts of sections 0..3
   let at = HEADER_SIZE;
-  for (let s = 0; s < section; s++) at += size(v, s);
-  return at;
+  b[S_RETRIES] = at;
+  at += (counts & 0xff) * RETRY_SIZE;
+  b[S_CERTS] = at;
+  at += ((counts >>> 8) & 0xff) * CERT_SIZE;
+  b[S_STORES] = at;
+  at += ((counts >>> 16) & 0xff) * STORE_SIZE;
+  b[S_METRICS] = at;
+  at += (counts >>> 24) * METRICS_SIZE;
+  b[S_AUTHS] = at;
+  at += v.getUint8(H_TABLE_COUNTS + S_AUTHS) * AUTH_SIZE;
+  b[S_INDEX] = at;
+  at += v.getUint16(H_INDEX_COUNT, true) * INDEX_SIZE;
+  b[S_STRINGS] = at;
+  at += v.getUint16(H_SECTION_LENGTHS, true);
+  b[S_LISTS] = at;
+  at += v.getUint16(H_SECTION_LENGTHS + 2, true);
+  b[S_RECORDS] = at;
+  at += v.getUint16(H_SECTION_LENGTHS + 4, true);
+  b[S_DER] = at;
+  b[SECTION_COUNT] = v.byteLength;
+  boundsOf = v;
+  return b;
 }
 
-const end = (v: DataView, section: number): number => start(v, section) + size(v, section);
+const start = (v: DataView, section: number): number => layout(v)[section]!;
+const end = (v: DataView, section: number): number => layout(v)[section + 1]!;
 
 /** Absolute position of entry i of a table section. */
 function entry(v: DataView, section: number, i: number): number {
+  const b = layout(v);
   const size = ENTRY_SIZE[section]!;
-  if (!(i >= 0 && i < (end(v, section) - start(v, section)) / size)) fail("bad-reference", `entry ${i} is outside its table`);
-  return start(v, section) + i * size;
+  if (!(i >= 0 && i < (b[section + 1]! - b[section]!) / size)) fail("bad-reference", `entry ${i} is outside its table`);
+  return b[section]! + i * size;
 }
 
-/** Position of the NUL that ends the string at `ref`; checks it is inside the table. */
-function stringEnd(v: DataView, ref: number): number {
+/** The policy's bytes, as a byte view: kept with the section bounds, for native searches. */
+let bytesOf: DataView | undefined;
+let bytes: Uint8Array | undefined;
+
+function byteView(v: DataView): Uint8Array {
+  if (v !== bytesOf) {
+    bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    bytesOf = v;
+  }
+  return bytes!;
+}
+
+/**
+ * The stored string at `ref` as a "byte string" (one char per UTF-8 byte),
+ * made by native calls: on XS a loop over bytes costs far more compute.
+ */
+function byteString(v: DataView, ref: number): string {
   const limit = end(v, S_STRINGS);
-  let p = start(v, S_STRINGS) + ref;
-  if (p >= limit) fail("bad-reference", `string offset ${ref} is outside the string table`);
-  while (v.getUint8(p) !== 0) if (++p >= limit) fail("bad-string", `string at ${ref} has no terminating NUL`);
-  return p;
+  const at = start(v, S_STRINGS) + ref;
+  if (at >= limit) fail("bad-reference", `string offset ${ref} is outside the string table`);
+  const b = byteView(v);
+  const stop = b.indexOf(0, at);
+  if (stop < 0 || stop >= limit) fail("bad-string", `string at ${ref} has no terminating NUL`);
+  let out = "";
+  // in slices: apply() puts every byte on the stack
+  for (let p = at; p < stop; p += 1024) out += String.fromCharCode.apply(null, b.subarray(p, Math.min(stop, p + 1024)) as unknown as number[]);
+  return out;
 }
 
 function str(v: DataView, ref: number): string | undefined {
   if (ref === NONE) return undefined;
-  const stop = stringEnd(v, ref);
+  const raw = byteString(v, ref);
+  // ASCII, the usual case, is its own decoding; anything else is decoded strictly
+  // (decodeURIComponent would be native, but XS's accepts some malformed UTF-8)
+  if (!NON_ASCII.test(raw)) return raw;
+  const b = byteView(v);
   const at = start(v, S_STRINGS) + ref;
-  const text = utf8Decode(new Uint8Array(v.buffer, v.byteOffset + at, stop - at), 0, stop - at);
+  const text = utf8Decode(b, at, at + raw.length);
   if (text === undefined) fail("bad-string", `string at ${ref} is not valid UTF-8`);
   return text;
 }
+
+const NON_ASCII = /[\x80-\xff]/;
 
 /** A required string (names): absent is corruption. */
 function name(v: DataView, ref: number): string {
@@ -148,9 +214,10 @@ export class Policy {
     if (version !== FORMAT_VERSION) fail("bad-version", `format version ${version}, this reader knows ${FORMAT_VERSION}`);
     const length = v.getUint32(H_LENGTH, true);
     if (length < HEADER_SIZE || length > v.byteLength) fail("bad-length", `length ${length} does not fit the ${v.byteLength} bytes given`);
-    const p = new DataView(v.buffer, v.byteOffset, length);
-    if (start(p, S_DER) > length) fail("bad-section", "the sections run past the end of the policy");
-    if (size(p, S_STRINGS) > MAX_U16_SECTION || size(p, S_LISTS) > MAX_U16_SECTION || size(p, S_RECORDS) > MAX_U16_SECTION) {
+    const p = length === v.byteLength ? v : new DataView(v.buffer, v.byteOffset, length);
+    const b = layout(p);
+    if (b[S_DER]! > length) fail("bad-section", "the sections run past the end of the policy");
+    if (b[S_LISTS]! - b[S_STRINGS]! > MAX_U16_SECTION || b[S_RECORDS]! - b[S_LISTS]! > MAX_U16_SECTION || b[S_DER]! - b[S_RECORDS]! > MAX_U16_SECTION) {
       fail("bad-section", "a section is over the 65534-byte limit");
     }
     return new Policy(p);
@@ -192,14 +259,21 @@ export class Policy {
   /** Binary search of the name-sorted index; undefined if the policy has no such streamtype. */
   streamtype(wanted: string): StreamType | undefined {
     const v = this.#v;
+    // byte strings compare in UTF-8 byte order, the index's order, with native compares
+    const key = utf8ByteString(wanted);
+    if (key === undefined) return undefined;
+    // the index holds exactly streamtypeCount entries (its size is worked out from that count)
+    const index = layout(v)[S_INDEX]!;
     let lo = 0;
-    let hi = this.streamtypeCount - 1;
+    let hi = v.getUint16(H_INDEX_COUNT, true) - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const e = entry(v, S_INDEX, mid);
-      const c = compareName(v, wanted, v.getUint16(e + I_NAME, true));
-      if (c === 0) return new StreamType(v, e);
-      if (c < 0) hi = mid - 1;
+      const e = index + mid * INDEX_SIZE;
+      const ref = v.getUint16(e + I_NAME, true);
+      if (ref === NONE) fail("bad-reference", "streamtype name is absent");
+      const stored = byteString(v, ref);
+      if (key === stored) return new StreamType(v, e);
+      if (key < stored) hi = mid - 1;
       else lo = mid + 1;
     }
     return undefined;
@@ -212,30 +286,13 @@ export class Policy {
   auth(i: number): Auth { return new Auth(this.#v, entry(this.#v, S_AUTHS, i)); }
 }
 
-/**
- * Compares `wanted` with the stored UTF-8 name at string `ref`, in code point
- * order, without decoding or allocating.
- */
-function compareName(v: DataView, wanted: string, ref: number): number {
-  if (ref === NONE) fail("bad-reference", "streamtype name is absent");
-  const stop = stringEnd(v, ref);
-  let p = start(v, S_STRINGS) + ref;
-  let i = 0;
-  while (i < wanted.length) {
-    const c = wanted.codePointAt(i)!;
-    i += c > 0xffff ? 2 : 1;
-    // the stored code point at p
-    if (p >= stop) return 1;
-    const b = v.getUint8(p);
-    let s: number;
-    let n: number;
-    if (b < 0x80) { s = b; n = 0; } else if (b < 0xe0) { s = b & 0x1f; n = 1; } else if (b < 0xf0) { s = b & 0x0f; n = 2; } else { s = b & 0x07; n = 3; }
-    if (p + n >= stop && n) fail("bad-string", "streamtype name is not valid UTF-8");
-    for (let k = 1; k <= n; k++) s = (s << 6) | (v.getUint8(p + k) & 63);
-    p += n + 1;
-    if (c !== s) return c - s;
+/** `wanted` as a byte string (its UTF-8 bytes, one char each); undefined if it is not valid Unicode. */
+function utf8ByteString(wanted: string): string | undefined {
+  try {
+    return unescape(encodeURIComponent(wanted));
+  } catch {
+    return undefined;
   }
-  return p < stop ? -1 : 0;
 }
 
 export class StreamType {
@@ -262,9 +319,12 @@ export class StreamType {
 
   /** The value of a key stored in 1 or 2 bytes (numbers, indices, offsets). */
   #small(key: string, kinds: readonly KeyKind[]): number | undefined {
-    const at = this.#slot(key, kinds);
+    const id = KEY_ID.get(key);
+    const kind = id === undefined ? undefined : STREAMTYPE_KEYS[id]!.kind;
+    if (kind === undefined || !kinds.includes(kind)) throw new TypeError(`not a ${kinds.join("/")} key: ${key}`);
+    const at = slot(this.#v, this.#record, id!);
     if (at < 0) return undefined;
-    return valueSize(STREAMTYPE_KEYS[KEY_ID.get(key)!]!.kind) === 1 ? this.#v.getUint8(at) : this.#v.getUint16(at, true);
+    return valueSize(kind) === 1 ? this.#v.getUint8(at) : this.#v.getUint16(at, true);
   }
 
   /** Whether the policy gives this key. */
@@ -331,8 +391,25 @@ export class StreamType {
 
   /** Names of the keys this streamtype gives, in key-table order. */
   keys(): string[] {
+    // one pass over the record, with the checks slot() makes for each key
+    const v = this.#v;
+    const rec = this.#record;
+    const limit = end(v, S_RECORDS);
+    if (rec >= limit) fail("bad-reference", "record offset is outside the record section");
+    const n = v.getUint8(rec);
+    if (rec + 1 + n > limit) fail("bad-record", "record key list runs past the record section");
     const out: string[] = [];
-    for (const spec of STREAMTYPE_KEYS) if (this.has(spec.name)) out.push(spec.name);
+    let at = rec + 1 + n;
+    let prev = -1;
+    for (let i = 0; i < n; i++) {
+      const k = v.getUint8(rec + 1 + i);
+      if (k <= prev || k >= STREAMTYPE_KEYS.length) fail("bad-record", `bad key id ${k} in record`);
+      prev = k;
+      const spec = STREAMTYPE_KEYS[k]!;
+      at += valueSize(spec.kind);
+      if (at > limit) fail("bad-record", "record values run past the record section");
+      out.push(spec.name);
+    }
     return out;
   }
 }

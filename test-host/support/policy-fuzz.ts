@@ -9,7 +9,7 @@
 // reader may only ever answer with a value or a PolicyError; anything else
 // (RangeError from a DataView, TypeError, ...) is a failure.
 
-import { Policy, PolicyError } from "../../src/policy/reader.js";
+import { Policy, PolicyError, type StreamType } from "../../src/policy/reader.js";
 import { policyToJson } from "../../src/policy/to-json.js";
 import { policyCrc } from "../../src/policy/crc.js";
 import {
@@ -42,7 +42,12 @@ export interface FuzzReport {
   failures: FuzzFailure[];
   /** Count of all such exceptions. */
   failureCount: number;
-  /** 32-bit FNV-1a over every outcome (and what was read), in order: Node and XS must agree. */
+  /**
+   * Sum (mod 2^32) of one FNV-1a hash per mutant over its number, mutation,
+   * every outcome and everything read (the JSON text of the policy, lookup
+   * results, certificate sizes): Node and XS must agree. A sum, so that runs
+   * over consecutive ranges of iterations merge exactly (mergeReports).
+   */
   digest: number;
 }
 
@@ -102,11 +107,31 @@ function sections(b: Uint8Array): [number, number][] {
   return out;
 }
 
-/** FNV-1a, 32 bits, continued from `h`. */
+/**
+ * FNV-1a over the code points of `text`, 32 bits, continued from `h`. Not
+ * charCodeAt(i): XS keeps strings in UTF-8, so indexing is O(i) and a loop
+ * over a long string quadratic; iteration is linear.
+ */
 function fnv(h: number, text: string): number {
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  for (const ch of text) h = Math.imul(h ^ ch.codePointAt(0)!, 0x01000193) >>> 0;
   return Math.imul(h ^ 0x1f, 0x01000193) >>> 0; // separator
 }
+
+/** Reads of single streamtype keys, each going through slot() on its own; the last key id scans the whole record. */
+const SINGLE_READS: ((st: StreamType) => unknown)[] = [
+  (st) => st.has("aws_iot"),
+  (st) => st.protocol,
+  (st) => st.string("http_url"),
+  (st) => st.number("timeout_ms"),
+  (st) => st.number("port"),
+  (st) => st.flag("tls"),
+  (st) => st.retry?.backoff.join(","),
+  (st) => st.trustStore?.size,
+  (st) => st.auth?.name,
+  (st) => st.cert("server_key")?.der.length,
+  (st) => JSON.stringify(st.pairs("metadata")),
+  (st) => JSON.stringify(st.pairs("http_resp_map")),
+];
 
 /** Names to look up besides the ones the policy holds: misses on both sides, odd code points. */
 const EXTRA_NAMES = ["", "a", "zzzz", "\u007f", "é", "\u0800x", "\u{1f600}", "mintest\u0000", "\uffff\uffff"];
@@ -127,6 +152,8 @@ function randomName(rand: () => number): string {
 
 interface Ctx {
   rand: () => number;
+  /** JSON text of the unmutated policy: a mutant that reads the same is hashed as "same" (cheap and exact). */
+  originalJson: string;
   iteration: number;
   report: FuzzReport;
   /** First PolicyError code met in this mutant, or "ok". */
@@ -160,8 +187,10 @@ function guarded<T>(c: Ctx, f: () => T): T | undefined {
 /** Reads everything the policy holds, each part on its own so that one bad part does not hide the others. */
 function traverse(c: Ctx, p: Policy): void {
   const json = guarded(c, () => JSON.stringify(policyToJson(p)));
-  if (json !== undefined) c.digest = fnv(c.digest, json);
-  // every name in the index, looked up by name
+  if (json !== undefined) c.digest = fnv(c.digest, json === c.originalJson ? "same" : json);
+  // every name in the index, looked up by name; then single keys read
+  // straight from the record (policyToJson goes through keys() first, which
+  // checks the whole record before any single key is read)
   const count = p.streamtypeCount;
   for (let i = 0; i < count; i++) {
     const found = guarded(c, () => {
@@ -170,6 +199,12 @@ function traverse(c: Ctx, p: Policy): void {
       return st === undefined ? "-" : st.name === name ? "=" : "!";
     });
     if (found !== undefined) c.digest = fnv(c.digest, found);
+    const st = guarded(c, () => p.streamtypeAt(i));
+    if (st === undefined) continue;
+    for (const read of SINGLE_READS) {
+      const value = guarded(c, () => String(read(st)));
+      if (value !== undefined) c.digest = fnv(c.digest, value);
+    }
   }
   // misses and odd names
   for (let i = 0; i < 3; i++) {
@@ -198,7 +233,7 @@ function traverse(c: Ctx, p: Policy): void {
   }
 }
 
-/** Applies one random mutation in place (or returns a new array for size changes). */
+/** A mutant of `original` (a new array; the original is left alone) made by mutation `kind`. */
 function mutate(rand: () => number, original: Uint8Array, kind: number): Uint8Array {
   let b: Uint8Array;
   switch (MUTATIONS[kind]) {
@@ -256,6 +291,11 @@ function mutate(rand: () => number, original: Uint8Array, kind: number): Uint8Ar
       const s = sections(original);
       const [lo, hi] = s[S_STRINGS + (rand() % 3)]!;
       if (hi <= lo) return b;
+      // the last byte of the section (the NUL ending the string table, the end of the last record or list)
+      if (rand() % 4 === 0) {
+        b[hi - 1] = rand() % 2 ? 0xff : 0x41;
+        return b;
+      }
       const n = 1 + (rand() % 4);
       for (let i = 0; i < n; i++) {
         const pick = rand() % 4;
@@ -283,35 +323,32 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 function emptyReport(): FuzzReport {
   return {
     iterations: 0, ok: 0, byCode: {}, byMutation: {}, crcFixed: 0, checksumRejected: 0, checksumMissed: 0,
-    failures: [], failureCount: 0, digest: 0x811c9dc5,
+    failures: [], failureCount: 0, digest: 0,
   };
 }
 
 /**
- * `iterations` mutants of `binaries` (valid compiled policies), from `seed`.
- * Pass the report of an earlier run as `previous` to go on from where it
- * stopped: fuzzPolicies(b, m, seed, fuzzPolicies(b, n, seed)) equals
- * fuzzPolicies(b, n + m, seed), digest included, so a long run can be split
- * in chunks (XS meters each crank).
+ * `iterations` mutants of `binaries` (valid compiled policies), numbered from
+ * `first`, from `seed`. Each mutant depends only on (seed, its number), so a
+ * long run can be split in ranges — chunks per XS crank, or parallel workers —
+ * and mergeReports() of the parts equals the report of the whole run.
  */
-export function fuzzPolicies(binaries: Uint8Array[], iterations: number, seed: number, previous?: FuzzReport): FuzzReport {
+export function fuzzPolicies(binaries: Uint8Array[], iterations: number, seed: number, first = 0): FuzzReport {
   const report = emptyReport();
-  if (previous) {
-    Object.assign(report, previous);
-    report.byCode = { ...previous.byCode };
-    report.byMutation = { ...previous.byMutation };
-    report.failures = previous.failures.slice();
-  }
-  const first = report.iterations;
+  const originalJson = binaries.map((b) => JSON.stringify(policyToJson(Policy.open(b))));
   for (let n = first; n < first + iterations; n++) {
     // one PRNG per iteration, seeded by its number, so that any iteration can be replayed alone
     const rand = prng(Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(n + 1, 0xc2b2ae35));
-    const original = binaries[rand() % binaries.length]!;
+    const which = rand() % binaries.length;
+    const original = binaries[which]!;
     const kind = rand() % MUTATIONS.length;
     const mutant = mutate(rand, original, kind);
     const crcFixed = rand() % 2 === 0;
     if (crcFixed) fixCrc(mutant);
-    const c: Ctx = { rand, iteration: n, report, outcome: "ok", digest: fnv(0x811c9dc5, `${n}:${kind}:${crcFixed ? 1 : 0}:${mutant.length}`) };
+    const c: Ctx = {
+      rand, originalJson: originalJson[which]!, iteration: n, report, outcome: "ok",
+      digest: fnv(0x811c9dc5, `${n}:${which}:${kind}:${crcFixed ? 1 : 0}:${mutant.length}`),
+    };
     const p = guarded(c, () => Policy.open(mutant));
     if (p) {
       if (crcFixed) {
@@ -319,7 +356,7 @@ export function fuzzPolicies(binaries: Uint8Array[], iterations: number, seed: n
         if (guarded(c, () => p.verify()) !== undefined) traverse(c, p);
       } else {
         // a stale CRC: verify must notice any change; then read it regardless
-        const verify: Ctx = { rand, iteration: n, report, outcome: "ok", digest: 0 };
+        const verify: Ctx = { rand, originalJson: "", iteration: n, report, outcome: "ok", digest: 0 };
         if (guarded(verify, () => p.verify()) === undefined) {
           if (verify.outcome === "bad-checksum") report.checksumRejected++;
         } else if (p.bytes.length !== original.length || !sameBytes(p.bytes, original)) {
@@ -335,7 +372,61 @@ export function fuzzPolicies(binaries: Uint8Array[], iterations: number, seed: n
     const m = MUTATIONS[kind]!;
     report.byMutation[m] = (report.byMutation[m] ?? 0) + 1;
     if (crcFixed) report.crcFixed++;
-    report.digest = fnv(report.digest, `${c.digest}:${c.outcome}`);
+    report.digest = (report.digest + fnv(c.digest, c.outcome)) >>> 0;
   }
   return report;
+}
+
+/** Joins the reports of runs over consecutive ranges of iterations (in order) into the report of the whole run. */
+export function mergeReports(parts: FuzzReport[]): FuzzReport {
+  const out = emptyReport();
+  for (const r of parts) {
+    out.iterations += r.iterations;
+    out.ok += r.ok;
+    for (const [k, v] of Object.entries(r.byCode)) out.byCode[k] = (out.byCode[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(r.byMutation)) out.byMutation[k] = (out.byMutation[k] ?? 0) + v;
+    out.crcFixed += r.crcFixed;
+    out.checksumRejected += r.checksumRejected;
+    out.checksumMissed += r.checksumMissed;
+    for (const f of r.failures) if (out.failures.length < 10) out.failures.push(f);
+    out.failureCount += r.failureCount;
+    out.digest = (out.digest + r.digest) >>> 0;
+  }
+  return out;
+}
+
+/**
+ * A policy (JSON text) using what the lws corpus does not: metrics, several
+ * retries, server_cert/server_key, options, http_resp_map, via-socks5, u32
+ * and MQTT keys, and non-ASCII streamtype names (UTF-8 of 2, 3 and 4 bytes),
+ * so that the fuzz reaches every part of the reader. `cert` is a base64 DER
+ * certificate.
+ */
+export function featurePolicy(cert: string): string {
+  return JSON.stringify({
+    release: "fuzz-1", product: "fuzz", "schema-version": 1, "via-socks5": "user:pass@127.0.0.1:1080",
+    retry: [
+      { default: { backoff: [1000, 2000, 300000], conceal: 5, jitterpc: 20, svalidping: 30, svalidhup: 35 } },
+      { quick: { backoff: [10], conceal: 1 } },
+      { bare: {} },
+    ],
+    certs: [{ ca: cert }, { srv: cert }],
+    trust_stores: [{ name: "store", stack: ["ca", "srv"] }, { name: "one", stack: ["srv"] }],
+    metrics: [
+      { name: "net", us_schedule: 60000000, us_halflife: 3600000000, min_outlier: 200, report: "metrics_report" },
+      { name: "quiet" },
+    ],
+    auth: [{ name: "sigv4", type: "sigv4", streamtype: "api", blob: 1 }, { name: "plain", type: "jwt" }],
+    s: [
+      { api: { endpoint: "api.example.com", port: 443, protocol: "h2", tls: true, tls_trust_store: "store", retry: "default",
+        timeout_ms: 4000000000, http_method: "POST", http_url: "/v1/${thing}", metadata: [{ thing: "" }, { ctype: "content-type:" }],
+        http_resp_map: [{ "200": 1 }, { "404": 2 }], use_auth: "sigv4", aws_region: "eu-west-1", proxy_buflen: 32768 } },
+      { "café_ß": { endpoint: "café.example", port: 80, protocol: "h1", http_method: "GET", http_url: "/", retry: "quick" } },
+      { "日本語": { endpoint: "mqtt.example", port: 8883, protocol: "mqtt", tls: true, tls_trust_store: "one",
+        mqtt_topic: "t/${id}", metadata: [{ id: "" }], mqtt_qos: 1, mqtt_keep_alive: 60, mqtt_will_topic: "w", mqtt_will_qos: 2, aws_iot: true } },
+      { "emoji😀": { endpoint: "ws.example", port: 443, protocol: "ws", ws_subprotocol: "chat", ws_binary: true, retry: "bare", use_auth: "plain" } },
+      { srv: { server: true, port: 7681, protocol: "h1", tls: true, server_cert: "srv", server_key: "ca", options: [{ mode: "fast" }] } },
+      { raw_sink: { protocol: "raw", local_sink: true, attr_priority: 3, perf: true } },
+    ],
+  });
 }
