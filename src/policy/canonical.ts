@@ -9,6 +9,8 @@ export interface CanonicalRetry {
   jitterpc?: number;
   svalidping?: number;
   svalidhup?: number;
+  exp_backoff_ms?: number;
+  max_backoff_ms?: number;
 }
 
 export interface CanonicalTrustStore {
@@ -53,7 +55,7 @@ export interface CanonicalPolicy {
 }
 
 /** Order in which a retry's keys appear, in JSON and in the binary presence bits. */
-export const RETRY_NUMBER_KEYS = ["conceal", "jitterpc", "svalidping", "svalidhup"] as const;
+export const RETRY_NUMBER_KEYS = ["conceal", "jitterpc", "svalidping", "svalidhup", "exp_backoff_ms", "max_backoff_ms"] as const;
 export const METRIC_NUMBER_KEYS = ["us_schedule", "us_halflife", "min_outlier"] as const;
 
 /** Highest schema-version this implementation understands. */

@@ -46,7 +46,7 @@ export const MAX_U16_SECTION = 0xfffe;
 export const MAX_TABLE_ENTRIES = 255;
 
 // retry entry (4 bytes): name, offset of its data in the list section. The
-// data is [u8 present bits][LEB128 of each present RETRY_NUMBER_KEYS value]
+// data is [u8 present bits][LEB128 of each present RETRY_NUMBER_KEYS value, in that order]
 // [u8 backoff count][count LEB128 delays in ms].
 export const R_NAME = 0;
 export const R_DATA = 2;

@@ -414,6 +414,9 @@ export class StreamType {
   }
 }
 
+/** Numbers a retry's data may hold before its backoff count (RETRY_NUMBER_KEYS). */
+const RETRY_FIELDS = 6;
+
 export class Retry {
   readonly #v: DataView;
   readonly #e: number;
@@ -423,14 +426,14 @@ export class Retry {
 
   /**
    * Reads the retry data up to number `field` (a RETRY_NUMBER_KEYS index, or
-   * 4 for the backoff count) and returns it; undefined when it is not given.
+   * RETRY_FIELDS for the backoff count) and returns it; undefined when it is not given.
    */
   #read(field: number): number | undefined {
     const limit = end(this.#v, S_LISTS);
     cursor = start(this.#v, S_LISTS) + this.#v.getUint16(this.#e + R_DATA, true);
     if (cursor >= limit) fail("bad-reference", "retry data is outside the list section");
     const present = this.#v.getUint8(cursor++);
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < RETRY_FIELDS; i++) {
       if (present & (1 << i)) {
         const value = leb128(this.#v);
         if (i === field) return value;
@@ -446,10 +449,13 @@ export class Retry {
   get jitterpc(): number | undefined { return this.#read(1); }
   get svalidping(): number | undefined { return this.#read(2); }
   get svalidhup(): number | undefined { return this.#read(3); }
+  /** Our extension: capped exponential backoff with full jitter, from this base delay. */
+  get expBackoffMs(): number | undefined { return this.#read(4); }
+  get maxBackoffMs(): number | undefined { return this.#read(5); }
 
   /** The backoff table in ms (empty when the policy gives none). */
   get backoff(): number[] {
-    const count = this.#read(4)!;
+    const count = this.#read(RETRY_FIELDS)!;
     const out: number[] = [];
     for (let i = 0; i < count; i++) out.push(leb128(this.#v));
     return out;

@@ -53,6 +53,8 @@ export function policyToJson(p: Policy): CanonicalPolicy {
     put(o, "jitterpc", r.jitterpc);
     put(o, "svalidping", r.svalidping);
     put(o, "svalidhup", r.svalidhup);
+    put(o, "exp_backoff_ms", r.expBackoffMs);
+    put(o, "max_backoff_ms", r.maxBackoffMs);
     return { [r.name]: o };
   });
   if (retry.length) out.retry = retry;

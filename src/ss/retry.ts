@@ -10,6 +10,8 @@ export const DEFAULT_JITTER_PERCENT = 30;
 export const DEFAULT_DELAY_MS = 3000;
 /** conceal of 65535 means retry forever. */
 export const CONCEAL_FOREVER = 65535;
+/** Cap of exponential backoff when the policy gives no max_backoff_ms. */
+export const DEFAULT_MAX_BACKOFF_MS = 60000;
 
 export interface RetryDecision {
   /** Whether to try again (false: report ALL_RETRIES_FAILED). */
@@ -21,14 +23,21 @@ export interface RetryDecision {
 /**
  * What to do after failed attempt number `failures` (1 for the first).
  * The delay is the table entry for this attempt (the last entry repeats past
- * the end of the table) plus a random 0..jitterpc% of it. The first
- * `conceal` failures are retried; the next one is reported. Without a retry
- * policy nothing is retried.
+ * the end of the table) plus a random 0..jitterpc% of it; or, when the
+ * policy gives exp_backoff_ms (our extension), a random 0..min(max,
+ * base × 2^(failures-1)) ("full jitter"). The first `conceal` failures are
+ * retried; the next one is reported. Without a retry policy nothing is
+ * retried.
  */
 export function decideRetry(policy: Retry | undefined, failures: number, random: () => number): RetryDecision {
   if (!policy) return { retry: false, delayMs: 0 };
   const conceal = policy.conceal ?? 0;
   if (conceal !== CONCEAL_FOREVER && failures > conceal) return { retry: false, delayMs: 0 };
+  const exp = policy.expBackoffMs;
+  if (exp !== undefined) {
+    const cap = Math.min(policy.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS, exp * 2 ** Math.min(failures - 1, 31));
+    return { retry: true, delayMs: Math.floor(cap * random()) };
+  }
   const table = policy.backoff;
   const base = table.length ? table[Math.min(failures - 1, table.length - 1)]! : DEFAULT_DELAY_MS;
   const jitter = policy.jitterpc ?? DEFAULT_JITTER_PERCENT;

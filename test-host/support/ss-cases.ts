@@ -18,6 +18,7 @@ export const SS_CASES_POLICY = JSON.stringify({
     { three: { backoff: [1000, 2000, 4000], conceal: 3, jitterpc: 20 } },
     { long: { backoff: [100, 200], conceal: 5, jitterpc: 0 } },
     { nojitter: { backoff: [500] , conceal: 1 } },
+    { exp: { exp_backoff_ms: 100, max_backoff_ms: 500, conceal: 5, backoff: [7000] } },
   ],
   s: [
     { lazy: { endpoint: "h.example", port: 80, protocol: "h1", retry: "three", opportunistic: true, timeout_ms: 3000,
@@ -25,6 +26,7 @@ export const SS_CASES_POLICY = JSON.stringify({
     { nailed: { endpoint: "h.example", port: 80, protocol: "h1", retry: "long", nailed_up: true } },
     { plain: { endpoint: "h.example", port: 80, protocol: "h1", retry: "nojitter" } },
     { noretry: { endpoint: "${host}", port: 80, protocol: "h1", metadata: [{ host: "" }] } },
+    { expo: { endpoint: "h.example", port: 80, protocol: "h1", retry: "exp" } },
   ],
 });
 
@@ -144,6 +146,23 @@ const CASES: Case[] = [
     r.create("plain").requestTx();
     r.binding.last.link.failed(DNS);
     eq(r.host.nextTimer(), 649, "500 + 29.97%");
+  }],
+
+  ["exp_backoff_ms: capped exponential backoff with full jitter, in place of the table", (p) => {
+    const r = rig(p);
+    r.host.randoms = [0.999, 0.999, 0.999, 0.999, 0, 0.5];
+    r.create("expo").requestTx();
+    const delays: number[] = [];
+    for (;;) {
+      r.binding.last.link.failed(DNS);
+      const next = r.host.nextTimer();
+      if (next === undefined) break;
+      delays.push(next);
+      r.host.advance(next);
+    }
+    // uniform in 0..min(500, 100 × 2^(k-1)): 100, 200, 400, 500, 500, 500
+    eq(delays, [99, 199, 399, 499, 0], "delays");
+    eq(r.binding.opened.length, 6, "attempts = conceal + 1");
   }],
 
   ["without a retry policy the first failure is final", (p) => {

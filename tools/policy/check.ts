@@ -233,6 +233,9 @@ class Semantics {
       const retry: CanonicalRetry = {};
       if (Array.isArray(r.backoff)) retry.backoff = r.backoff as number[];
       for (const key of RETRY_NUMBER_KEYS) if (typeof r[key] === "number") retry[key] = r[key] as number;
+      if (retry.max_backoff_ms !== undefined && retry.exp_backoff_ms === undefined) {
+        this.error(`${pointer}/max_backoff_ms`, "max_backoff_ms caps exp_backoff_ms, which this retry does not give", true);
+      }
       out.push({ [name]: retry });
     }
     return out;

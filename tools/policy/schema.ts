@@ -116,6 +116,8 @@ export function policySchema(): Schema {
       jitterpc: int(0, 100),
       svalidping: int(0, 65535),
       svalidhup: int(0, 65535),
+      exp_backoff_ms: int(1, 0xffffffff),
+      max_backoff_ms: int(1, 0xffffffff),
     },
     additionalProperties: false,
   };
