@@ -1,4 +1,6 @@
 // The Node host (desktop simulator and tests); see host.ts.
 
-export { BLOB_LIMITS, DEVICE_TLS, FileBlobStore, MemoryBlobStore, NodeHost, classifySocketError } from "./host.js";
-export type { NodeHostOptions } from "./host.js";
+export { NodeHost, type NodeHostOptions } from "./host.js";
+export { BLOB_LIMITS, FileBlobStore, MemoryBlobStore } from "./blobs.js";
+export { DEVICE_TLS } from "./tls.js";
+export { classifySocketError } from "./errors.js";
