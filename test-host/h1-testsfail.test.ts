@@ -5,122 +5,30 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
-import https from "node:https";
 import { createHash } from "node:crypto";
-import type { AddressInfo } from "node:net";
-import { testPki, opensslAvailable, type TestPki, type ServerCredential } from "./support/pki.js";
+import { testPki, opensslAvailable } from "./support/pki.js";
 import { requirePeer } from "./support/peers.js";
 import { compile, runStream, patternBytes } from "./support/run-stream.js";
-import { base64Encode } from "../src/util/base64.js";
+import { startH1Servers, h1TestPolicy, BULK, bulkBody, type H1Servers } from "./support/h1-servers.js";
 import { State } from "../src/ss/states.js";
 import type { Policy } from "../src/policy/reader.js";
 
-const BULK = 10 * 1024 * 1024;
-const bulkBody = patternBytes(BULK);
 const bulkHash = createHash("sha256").update(bulkBody).digest("hex");
 
-/** Requests seen by the servers, for "nothing was sent" checks. */
-const seen: string[] = [];
-
-function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
-  seen.push(`${req.method} ${req.url}`);
-  const url = req.url ?? "/";
-  let m: RegExpExecArray | null;
-  if ((m = /^\/status\/(\d{3})$/.exec(url))) {
-    res.statusCode = Number(m[1]);
-    res.end(`status ${m[1]}`);
-  } else if ((m = /^\/delay\/(\d+)$/.exec(url))) {
-    const t = setTimeout(() => res.end("late"), Number(m[1]) * 1000);
-    res.on("close", () => clearTimeout(t));
-  } else if (url === "/bulk") {
-    res.setHeader("content-type", "application/octet-stream");
-    let at = 0;
-    const pump = () => {
-      while (at < BULK) {
-        const piece = bulkBody.subarray(at, at + 65536);
-        at += piece.length;
-        if (!res.write(piece)) return void res.once("drain", pump);
-      }
-      res.end();
-    };
-    pump();
-  } else if (url === "/echo" && req.method === "POST") {
-    const parts: Buffer[] = [];
-    req.on("data", (d: Buffer) => parts.push(d));
-    req.on("end", () => res.end(Buffer.concat(parts)));
-  } else if (url === "/close") {
-    res.setHeader("connection", "close");
-    res.end("bye");
-  } else {
-    res.statusCode = 404;
-    res.end();
-  }
-}
-
-let pki: TestPki;
-const servers: (http.Server | https.Server)[] = [];
-const ports: Record<string, number> = {};
-
-async function listen(name: string, server: http.Server | https.Server): Promise<void> {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  servers.push(server);
-  ports[name] = (server.address() as AddressInfo).port;
-}
-
-const tlsServer = (cred: ServerCredential) => https.createServer({ cert: cred.chainPem, key: cred.keyPem }, handler);
-
+let servers: H1Servers;
 let policy: Policy;
+/** Requests seen by the servers, for "nothing was sent" checks. */
+let seen: string[];
 
 before(async () => {
   if (!opensslAvailable()) return;
-  pki = testPki();
-  await listen("plain", http.createServer(handler));
-  await listen("tls", tlsServer(pki.server));
-  await listen("expired", tlsServer(pki.expired));
-  await listen("wronghost", tlsServer(pki.wrongHost));
-  await listen("selfsigned", tlsServer(pki.selfSigned));
-  await listen("other", tlsServer(pki.otherServer));
-  const retry = "default";
-  const plain = (url: string, extra: object = {}) => ({
-    endpoint: "127.0.0.1", port: ports.plain, protocol: "h1", http_method: "GET", http_url: url, retry, ...extra,
-  });
-  const tls = (port: number, url: string, extra: object = {}) => ({
-    endpoint: "127.0.0.1", port, protocol: "h1", http_method: "GET", http_url: url, tls: true,
-    tls_trust_store: "local_test", retry, ...extra,
-  });
-  policy = compile({
-    retry: [{ default: { backoff: [50, 100, 200], conceal: 2, jitterpc: 10 } }],
-    certs: [{ test_ca: base64Encode(pki.ca.certDer) }],
-    trust_stores: [{ name: "local_test", stack: ["test_ca"] }],
-    s: [
-      { t_h1: plain("/status/200", { timeout_ms: 10000, perf: true }) },
-      { t_h1_tls: tls(ports.tls!, "/status/200", { timeout_ms: 10000 }) },
-      { d_h1: plain("/delay/5", { timeout_ms: 3000 }) },
-      { d_h1_tls: tls(ports.tls!, "/delay/5", { timeout_ms: 3000 }) },
-      { nxd_h1: plain("/status/200", { endpoint: "nothing.invalid" }) },
-      { nxd_h1_tls: tls(ports.tls!, "/status/200", { endpoint: "nothing.invalid" }) },
-      { bulk_h1: plain("/bulk") },
-      { bulk_h1_tls: tls(ports.tls!, "/bulk") },
-      { badcert_hostname: tls(ports.wronghost!, "/status/200") },
-      { badcert_expired: tls(ports.expired!, "/status/200") },
-      { badcert_selfsigned: tls(ports.selfsigned!, "/status/200") },
-      { badcert_otherca: tls(ports.other!, "/status/200") },
-      { nack_h1: plain("/status/404") },
-      { post_h1: plain("/echo", { http_method: "POST", metadata: [{ tag: "x-tag:" }] }) },
-      { meta_h1: plain("/status/200?q=${q}", { metadata: [{ q: "" }, { tag: "x-tag:" }] }) },
-      { nailed_h1: plain("/close", { nailed_up: true }) },
-      { resp_map_h1: plain("/status/530", { http_resp_map: [{ 530: 1530 }] }) },
-    ],
-  });
+  const pki = testPki();
+  servers = await startH1Servers(pki);
+  seen = servers.seen;
+  policy = compile(h1TestPolicy(pki, servers));
 });
 
-after(() => {
-  for (const s of servers) {
-    (s as http.Server).closeAllConnections?.();
-    s.close();
-  }
-});
+after(() => servers?.close());
 
 const has = (states: string[], s: string) => states.includes(s);
 const last = (states: string[]) => states[states.length - 1];

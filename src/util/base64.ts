@@ -26,28 +26,23 @@ export function base64Encode(bytes: Uint8Array): string {
  * no whitespace, and unused bits zero. Returns undefined when malformed.
  */
 export function base64Decode(text: string): Uint8Array | undefined {
-  if (text.length % 4 !== 0) return undefined;
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined;
   const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
   const out = new Uint8Array((text.length / 4) * 3 - pad);
   let o = 0;
-  for (let i = 0; i < text.length; i += 4) {
-    let n = 0;
-    for (let j = 0; j < 4; j++) {
-      const c = text[i + j]!;
-      const last = i + 4 === text.length;
-      let v: number;
-      if (c === "=" && last && j >= 4 - pad) v = 0;
-      else {
-        v = ALPHABET.indexOf(c);
-        if (v < 0) return undefined;
-      }
-      n = (n << 6) | v;
-    }
+  let n = 0;
+  let k = 0;
+  // for...of walks the string once; indexing would rescan it on XS
+  for (const c of text) {
+    n = (n << 6) | (c === "=" ? 0 : ALPHABET.indexOf(c));
+    if (++k < 4) continue;
     if (o < out.length) out[o++] = n >> 16;
     if (o < out.length) out[o++] = (n >> 8) & 255;
-    else if (pad === 2 && (n & 0xffff) !== 0) return undefined;
+    else if (pad === 2 && (n & 0xffff) !== 0) return undefined; // unused bits must be zero
     if (o < out.length) out[o++] = n & 255;
     else if (pad === 1 && (n & 0xff) !== 0) return undefined;
+    n = 0;
+    k = 0;
   }
   return out;
 }

@@ -4,7 +4,7 @@
 // would let them add headers or smuggle a second request. So every field is
 // checked and a bad one refused (Http1Error "bad-request"), never cleaned up.
 
-import { Http1Error, isFieldByte, isTokenByte } from "./response-parser.js";
+import { Http1Error } from "./response-parser.js";
 
 export interface Http1Request {
   readonly method: string;
@@ -27,14 +27,14 @@ export function encodeRequestHead(request: Http1Request): Uint8Array {
   const { method, path, host, contentLength } = request;
   checkToken(method, "method");
   if (path[0] !== "/") refuse("path", path, `must start with "/"`);
-  checkChars(path, "path", isVisible);
+  checkChars(path, "path", NOT_VISIBLE);
   if (host === "") refuse("host", host, "is empty");
-  checkChars(host, "host", isVisible);
+  checkChars(host, "host", NOT_VISIBLE);
   let text = `${method} ${path} HTTP/1.1\r\nHost: ${host}\r\n`;
   for (const [name, value] of request.headers) {
     checkToken(name, "header name");
     if (RESERVED.includes(name.toLowerCase())) refuse("header name", name, "is written by encodeRequestHead from its own fields");
-    checkChars(value, `value of header "${name}"`, isFieldByte);
+    checkChars(value, `value of header "${name}"`, NOT_FIELD);
     text += `${name}: ${value}\r\n`;
   }
   if (request.chunked) {
@@ -61,18 +61,24 @@ export const CHUNK_END = /* @__PURE__ */ latin1Bytes("\r\n");
 /** Ends a chunked body (no trailers). Shared: do not modify. */
 export const LAST_CHUNK = /* @__PURE__ */ latin1Bytes("0\r\n\r\n");
 
-const isVisible = (c: number): boolean => c > 0x20 && c < 0x7f;
+// The characters each field may not hold, as regular expressions: XS keeps
+// strings as UTF-8, so indexing one character at a time costs O(i) there,
+// and a native search is linear.
+const NOT_VISIBLE = /[^\x21-\x7e]/;
+const NOT_TOKEN = /[^!#$%&'*+.^_`|~0-9A-Za-z-]/;
+/** Field values: HTAB, SP, visible ASCII and obs-text (0x80-0xff); no controls, no DEL. */
+const NOT_FIELD = /[^\t\x20-\x7e\x80-\xff]/;
 
 function checkToken(text: string, field: string): void {
   if (text === "") refuse(field, text, "is empty");
-  checkChars(text, field, isTokenByte);
+  checkChars(text, field, NOT_TOKEN);
 }
 
-function checkChars(text: string, field: string, ok: (c: number) => boolean): void {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (!ok(c)) refuse(field, text, `has a forbidden character U+${c.toString(16).padStart(4, "0").toUpperCase()} at ${i}`);
-  }
+function checkChars(text: string, field: string, forbidden: RegExp): void {
+  const i = text.search(forbidden);
+  if (i < 0) return;
+  const c = text.charCodeAt(i);
+  refuse(field, text, `has a forbidden character U+${c.toString(16).padStart(4, "0").toUpperCase()} at ${i}`);
 }
 
 function refuse(field: string, text: string, why: string): never {
@@ -83,6 +89,8 @@ function refuse(field: string, text: string, why: string): never {
 
 function latin1Bytes(text: string): Uint8Array {
   const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  let i = 0;
+  // for...of walks the string once (indexing would rescan it on XS)
+  for (const ch of text) out[i++] = ch.charCodeAt(0);
   return out;
 }

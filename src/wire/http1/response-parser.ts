@@ -77,11 +77,11 @@ const TCHAR = /* @__PURE__ */ (() => {
   return t;
 })();
 
-export const isTokenByte = (b: number): boolean => b < 128 && TCHAR[b] === 1;
+const isTokenByte = (b: number): boolean => b < 128 && TCHAR[b] === 1;
 
 /** Allowed in a field value and a reason phrase: HTAB, SP, visible ASCII and
  *  obs-text (0x80-0xFF); no other control character, no DEL. */
-export const isFieldByte = (b: number): boolean => b === HTAB || (b >= 0x20 && b !== 0x7f && b <= 0xff);
+const isFieldByte = (b: number): boolean => b === HTAB || (b >= 0x20 && b !== 0x7f && b <= 0xff);
 
 // Parser states. Line states assemble CRLF-terminated lines; the others
 // consume bytes as they come.
