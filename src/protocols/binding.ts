@@ -27,7 +27,11 @@ export interface StreamLink {
   rx(payload: Uint8Array, flags: number): boolean;
   /** Asks the app for payload of at most maxLength bytes. */
   tx(maxLength: number): TxPull;
-  /** The transport is up (TLS done): the retry count starts again. */
+  /**
+   * The protocol is established (h1: the first response head on this
+   * connection): the retry count starts again. A transport that comes up but
+   * speaks garbage must not reset it, or conceal would never run out.
+   */
   established(info: { readonly timings: ConnectTimings; readonly peer?: string }): void;
   /** The transaction is over (response complete): cancels the stream timeout. */
   transactionDone(): void;

@@ -4,7 +4,7 @@
 // body from onTx with Content-Length or chunked, optionally multipart or
 // form-urlencoded); response streamed to onRx in bounded pieces.
 
-import type { ByteStream, ConnectOptions, HostError } from "../host.js";
+import type { ByteStream, ConnectOptions, ConnectTimings, HostError } from "../host.js";
 import { BLOB } from "../host.js";
 import type { ProtocolBinding, StreamLink, Connection } from "./binding.js";
 import { State, RxFlag } from "../ss/states.js";
@@ -41,6 +41,12 @@ class H1Connection implements Connection {
   /** The method of a redirect hop waiting for its new connection. */
   #redirectMethod: string | undefined;
   #connectedReported = false;
+  /** The transport's connect report, handed to link.established() once HTTP answers. */
+  #transport: { readonly timings: ConnectTimings; readonly peer?: string } | undefined;
+  #establishedReported = false;
+  /** The method of the request on the wire, and whether it carried a body (which cannot be sent again). */
+  #method = "GET";
+  #bodySent = false;
   #requestStart = 0;
   #blocked = false;
 
@@ -78,10 +84,13 @@ class H1Connection implements Connection {
         const method = this.#redirectMethod;
         this.#redirectMethod = undefined;
         if (method) {
-          this.#send(method);
+          this.#send(method, false);
           return;
         }
-        this.#link.established(info);
+        // Not link.established() yet: as in lws (ss-h1.c resets its retry count at
+        // ESTABLISHED_CLIENT_HTTP), the stream counts as up once HTTP answers, so a
+        // server that accepts connections but answers garbage uses up the retries.
+        this.#transport = info;
         if (this.#wanted) this.#startTransaction();
       },
       onData: (bytes) => this.#receive(bytes),
@@ -112,15 +121,14 @@ class H1Connection implements Connection {
     const url = link.expand(p.string("http_url") ?? "", encodeURIComponent);
     this.#path = url.startsWith("/") ? url : `/${url}`;
     this.#redirects = 0;
-    this.#send(method);
+    this.#send(method, method === "POST" || method === "PUT" || method === "PATCH" || link.txLength !== undefined);
   }
 
-  /** Writes the request head for the current path, then the body if the method has one. */
-  #send(method: string): void {
+  /** Writes the request head for the current path, then the body from onTx when `hasBody`. */
+  #send(method: string, hasBody: boolean): void {
     const link = this.#link;
     const p = link.policy;
     const headers: [string, string][] = [...link.headerMetadata(), ...this.#blobHeaders()];
-    const hasBody = method === "POST" || method === "PUT" || method === "PATCH" || link.txLength !== undefined;
     let contentLength: number | undefined;
     if (hasBody) {
       this.#body = new BodyWriter(p.string("http_multipart_name") !== undefined || p.string("http_mime_content_type") !== undefined ||
@@ -144,6 +152,8 @@ class H1Connection implements Connection {
       return;
     }
     this.#requestStart = link.host.now();
+    this.#method = method;
+    this.#bodySent = hasBody;
     this.#head = undefined;
     this.#messageOpen = false;
     if (method === "HEAD") this.#parser.expectNoBody();
@@ -245,6 +255,10 @@ class H1Connection implements Connection {
   #onHead(head: Http1Head): void {
     this.#head = head;
     const link = this.#link;
+    if (!this.#establishedReported && this.#transport) {
+      this.#establishedReported = true;
+      link.established(this.#transport);
+    }
     if (this.#isRedirect(head)) return; // its body is discarded, see #onEnd
     for (const [name, value] of head.headers) link.receivedHeader(name, value);
     if (!this.#report(State.CONNECTED)) return;
@@ -265,7 +279,11 @@ class H1Connection implements Connection {
   #onEnd(): void {
     const head = this.#head!;
     const link = this.#link;
-    const keepAlive = head.keepAlive;
+    // A response that ends before our request body did (an early 413, 401...)
+    // leaves the rest of the body unsent: the server would read what we send
+    // next as body, so this connection cannot carry another request.
+    const keepAlive = head.keepAlive && this.#phase !== "sending";
+    if (this.#phase === "sending") this.#phase = "waiting";
     if (this.#isRedirect(head)) {
       this.#redirect(head, keepAlive);
       return;
@@ -295,17 +313,22 @@ class H1Connection implements Connection {
   #redirect(head: Http1Head, keepAlive: boolean): void {
     const location = head.headers.find(([n]) => n === "location")![1];
     const path = sameOriginPath(location, this.#options);
-    if (path === undefined || ++this.#redirects > MAX_REDIRECTS) {
-      this.#link.host.log(`${this.#link.streamtype}: redirect to ${location} not followed`);
+    const method = this.#method;
+    // 303 (and, as browsers do, 301/302 after POST) continue with GET, without the body
+    const next = head.status === 303 || ((head.status === 301 || head.status === 302) && method === "POST") ? "GET" : method;
+    // 307/308 (or 301/302 after PUT...) repeat the request, body included: the body
+    // was streamed from onTx and is gone, and sending the request without it would
+    // have the server act on an empty body
+    const why = path === undefined ? "another origin" : ++this.#redirects > MAX_REDIRECTS ? `more than ${MAX_REDIRECTS} redirects`
+      : next === method && this.#bodySent ? "the request body cannot be sent again" : undefined;
+    if (why !== undefined) {
+      this.#link.host.log(`${this.#link.streamtype}: redirect to ${location} not followed: ${why}`);
       if (this.#report(State.CONNECTED) && this.#link.state(State.QOS_NACK_REMOTE)) this.#finish(true);
       return;
     }
-    this.#path = path;
-    const method = this.#link.policy.string("http_method") ?? "GET";
-    // 303 (and, as browsers do, 301/302 after POST) continue with GET
-    const next = head.status === 303 || ((head.status === 301 || head.status === 302) && method === "POST") ? "GET" : method;
+    this.#path = path!;
     if (keepAlive) {
-      this.#send(next);
+      this.#send(next, false);
     } else {
       // the server closes this connection: the next hop gets a fresh one to the same origin
       this.#stream?.close();

@@ -182,7 +182,8 @@ export class SecureStream {
       options = this.#connectOptions();
     } catch (e) {
       this.#env.host.log(`${this.streamtype}: ${(e as Error).message}`);
-      this.#attemptFailed(State.UNREACHABLE);
+      // missing credentials will not appear by retrying: the app provides them and asks again
+      this.#attemptFailed(e instanceof SSError && e.code === "missing-blob" ? State.AUTH_FAILED : State.UNREACHABLE);
       return;
     }
     this.#conn = binding.open(this.#link(), options);
