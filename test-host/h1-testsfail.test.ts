@@ -141,3 +141,9 @@ test("nailed_up reconnects after the server drops the link", async (t) => {
   const from = r.states.indexOf("CONNECTED");
   assert.deepEqual(r.states.slice(from, from + 5), ["CONNECTED", "QOS_ACK_REMOTE", "DISCONNECTED", "CONNECTING", "CONNECTED"]);
 });
+
+test("503 with Retry-After: QOS_NACK_REMOTE, then a retry no sooner than asked, even when opportunistic", async (t) => {
+  if (!guard(t)) return;
+  const r = await runStream(policy, "busy_h1", { until: (s) => has(s, "QOS_ACK_REMOTE") || has(s, "ALL_RETRIES_FAILED") });
+  assert.deepEqual(r.states.slice(2), ["CONNECTING", "CONNECTED", "QOS_NACK_REMOTE", "DISCONNECTED", "CONNECTING", "CONNECTED", "QOS_ACK_REMOTE"]);
+});

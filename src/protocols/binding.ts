@@ -44,9 +44,11 @@ export interface StreamLink {
   failed(error: HostError): void;
   /**
    * The connection ended. `complete`: the transaction had finished, so no
-   * retry is owed. `status`: the HTTP status, when there was one.
+   * retry is owed. `retryAfterMs`: the server asked us to come back later
+   * (HTTP 503/429): back off at least this long, whatever the policy's
+   * reconnection rules.
    */
-  closed(how: { readonly complete: boolean }): void;
+  closed(how: { readonly complete: boolean; readonly retryAfterMs?: number }): void;
 }
 
 export interface Connection {

@@ -296,6 +296,13 @@ class H1Connection implements Connection {
     const good = expect !== undefined ? head.status === expect : head.status >= 200 && head.status < 300;
     const result = head.status === 401 || head.status === 403 ? State.AUTH_FAILED : good ? State.QOS_ACK_REMOTE : State.QOS_NACK_REMOTE;
     if (!link.state(result)) return;
+    const retryAfterMs = head.status === 503 || head.status === 429 ? retryAfter(head, link.host.timeValid()) : undefined;
+    if (retryAfterMs !== undefined && !this.#isClosed()) {
+      // the server is overloaded: leave it, and try again no sooner than it asks (as lws does)
+      this.close();
+      link.closed({ complete: true, retryAfterMs });
+      return;
+    }
     if (keepAlive && !this.#isClosed()) {
       this.#phase = "idle";
       if (this.#wanted) this.#startTransaction();
@@ -400,6 +407,18 @@ class BodyWriter {
   overhead(): number {
     return this.multipart ? this.multipart.head.length + this.multipart.tail.length : 0;
   }
+}
+
+/** Longest Retry-After honoured: a server cannot park a device for longer. */
+const MAX_RETRY_AFTER_MS = 3600 * 1000;
+
+/** The wait a 503 or 429 asks for (Retry-After: seconds or an HTTP date), 0 when it names none. */
+function retryAfter(head: Http1Head, clockValid: boolean): number {
+  const value = head.headers.find(([n]) => n === "retry-after")?.[1] ?? "";
+  let ms = 0;
+  if (/^\d+$/.test(value)) ms = Number(value) * 1000;
+  else if (clockValid && value) ms = (Date.parse(value) || Date.now()) - Date.now();
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
 }
 
 /** The path of `location` if it points at the origin we are connected to. */

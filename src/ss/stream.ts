@@ -228,7 +228,8 @@ export class SecureStream {
     this.#backoff();
   }
 
-  #backoff(): void {
+  /** Schedules the next attempt after at least `minDelayMs`, or gives up when the retry policy says so. */
+  #backoff(minDelayMs = 0): void {
     this.#failures++;
     const decision = decideRetry(this.#policy.retry, this.#failures, () => this.#env.host.random());
     if (!decision.retry) {
@@ -238,7 +239,7 @@ export class SecureStream {
       return;
     }
     this.#sequence = "waiting";
-    this.#retryTimer = this.#env.host.setTimer(decision.delayMs, () => {
+    this.#retryTimer = this.#env.host.setTimer(Math.max(decision.delayMs, minDelayMs), () => {
       this.#retryTimer = undefined;
       this.#sequence = "idle";
       if (this.#destroyed || this.#conn) return;
@@ -312,14 +313,15 @@ export class SecureStream {
 
   /**
    * The connection is gone. If CONNECTED was reported, the app gets
-   * DISCONNECTED and a retry follows when the policy owes one; otherwise
+   * DISCONNECTED and a retry follows when the policy owes one or the server
+   * asked for one (retryAfterMs); otherwise
    * this attempt failed (UNREACHABLE, then backoff). Nothing is retried
    * when the app itself asked to disconnect.
    */
-  #connectionEnded(complete: boolean, byApp = false): void {
+  #connectionEnded(complete: boolean, byApp = false, retryAfterMs?: number): void {
     if (this.#dangling) {
       if (this.#event(State.DISCONNECTED) !== Ret.OK || this.#destroyed) return;
-      if (!byApp && this.#owesRetry(complete)) this.#backoff();
+      if (!byApp && (retryAfterMs !== undefined || this.#owesRetry(complete))) this.#backoff(retryAfterMs);
       return;
     }
     if (byApp || this.#event(State.UNREACHABLE) !== Ret.OK || this.#destroyed) return;
@@ -419,11 +421,11 @@ export class SecureStream {
           self.#attemptFailed(failureState(error.kind));
         }
       },
-      closed: ({ complete }) => {
+      closed: ({ complete, retryAfterMs }) => {
         if (!live()) return;
         end();
         self.#sequence = "idle";
-        self.#connectionEnded(complete);
+        self.#connectionEnded(complete, false, retryAfterMs);
       },
     };
     return link;

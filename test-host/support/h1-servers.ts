@@ -22,9 +22,11 @@ export const bulkBody = patternBytes(BULK);
  * GET /bulk         BULK bytes of bulkBody, 64 KiB writes, chunked
  * POST /echo        echoes the request body
  * GET /close        "bye" with Connection: close
+ * GET /busy         503 with Retry-After: 0 every other time, else 200
  * anything else     404
  */
 export function h1Handler(seen: string[]): http.RequestListener {
+  let busy = 0;
   return (req, res) => {
     seen.push(`${req.method} ${req.url}`);
     const url = req.url ?? "/";
@@ -51,6 +53,12 @@ export function h1Handler(seen: string[]): http.RequestListener {
       const parts: Buffer[] = [];
       req.on("data", (d: Buffer) => parts.push(d));
       req.on("end", () => res.end(Buffer.concat(parts)));
+    } else if (url === "/busy") {
+      if (busy++ % 2 === 0) {
+        res.statusCode = 503;
+        res.setHeader("retry-after", "0");
+      }
+      res.end(res.statusCode === 503 ? "busy" : "ok");
     } else if (url === "/close") {
       res.setHeader("connection", "close");
       res.end("bye");
@@ -133,6 +141,7 @@ export function h1TestPolicy(pki: TestPki, servers: H1Servers): object {
       { meta_h1: plain("/status/200?q=${q}", { metadata: [{ q: "" }, { tag: "x-tag:" }] }) },
       { nailed_h1: plain("/close", { nailed_up: true }) },
       { resp_map_h1: plain("/status/530", { http_resp_map: [{ 530: 1530 }] }) },
+      { busy_h1: plain("/busy", { opportunistic: true }) },
     ],
   };
 }

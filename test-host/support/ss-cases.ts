@@ -227,6 +227,20 @@ const CASES: Case[] = [
     eq(r.states.slice(2), ["CONNECTING", "CONNECTED", "QOS_ACK_REMOTE", "DISCONNECTED"], "states");
   }],
 
+  ["a server's Retry-After is a floor on the backoff delay, even for an opportunistic stream", (p) => {
+    const r = rig(p);
+    r.host.randoms = [0];
+    r.create("lazy").requestTx();
+    const c = r.binding.last;
+    c.link.established(established);
+    c.link.state(State.CONNECTED);
+    c.link.state(State.QOS_NACK_REMOTE);
+    c.link.closed({ complete: true, retryAfterMs: 5000 });
+    eq(r.host.nextTimer(), 5000, "max(1000, 5000)");
+    r.host.advance(5000);
+    eq(r.states.slice(-3), ["QOS_NACK_REMOTE", "DISCONNECTED", "CONNECTING"], "states");
+  }],
+
   ["a connection that dies before CONNECTED is a failed attempt, even when opportunistic", (p) => {
     const r = rig(p);
     r.create("lazy").requestTx();
