@@ -2,6 +2,7 @@
 // lws name with a timestamp, a summary of payload, received bytes to a file.
 // The engine behind the ss-sim command and the demo.
 
+import { sendBytes } from "../../src/ss/send-bytes.js";
 import { createWriteStream, readFileSync, type WriteStream } from "node:fs";
 import { NodeHost } from "./host.js";
 import { SecureStreams } from "../../src/ss/context.js";
@@ -52,6 +53,7 @@ export function runSim(o: SimOptions): Promise<number> {
   const out: WriteStream | undefined = o.out ? createWriteStream(o.out) : undefined;
   let received = 0;
   let sent = 0;
+  const send = sendBytes(o.send ?? new Uint8Array(0));
   let status: number | undefined;
 
   return new Promise((resolve) => {
@@ -100,11 +102,9 @@ export function runSim(o: SimOptions): Promise<number> {
         return Ret.OK;
       },
       onTx: (max) => {
-        const body = o.send ?? new Uint8Array(0);
-        const payload = body.subarray(sent, sent + max);
-        const flags = (sent === 0 ? RxFlag.SOM : 0) | (sent + payload.length >= body.length ? RxFlag.EOM : 0);
-        sent += payload.length;
-        return { payload, flags };
+        const piece = send(max);
+        sent += piece.payload.length;
+        return piece;
       },
     });
     if (stream.destroyed) {

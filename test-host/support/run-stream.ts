@@ -1,6 +1,7 @@
 // Runs one Secure Stream on the Node host against real local servers and
 // records what the app sees, for the scenario tests.
 
+import { sendBytes } from "../../src/ss/send-bytes.js";
 import { createHash } from "node:crypto";
 import { NodeHost } from "../../hosts/node/host.js";
 import { SecureStreams } from "../../src/ss/context.js";
@@ -61,7 +62,6 @@ export function runStream(policy: Policy, streamtype: string, o: RunOptions): Pr
       });
     };
     const limit = setTimeout(() => end(new Error(`${streamtype}: no result in time; states ${record.states.join(" ")}; logs ${logs.join(" | ")}`)), o.limitMs ?? 20000);
-    let sent = 0;
     let stream: SecureStream;
     stream = ss.create(streamtype, {
       onState: (state) => {
@@ -82,13 +82,7 @@ export function runStream(policy: Policy, streamtype: string, o: RunOptions): Pr
         hash.update(payload);
         return Ret.OK;
       },
-      onTx: (max) => {
-        const body = o.send ?? new Uint8Array(0);
-        const payload = body.subarray(sent, sent + max);
-        const flags = (sent === 0 ? RxFlag.SOM : 0) | (sent + payload.length >= body.length ? RxFlag.EOM : 0);
-        sent += payload.length;
-        return { payload, flags };
-      },
+      onTx: sendBytes(o.send ?? new Uint8Array(0)),
     });
     for (const [k, v] of Object.entries(o.metadata ?? {})) stream.setMetadata(k, v);
     if (o.startTimeout) stream.startTimeout();

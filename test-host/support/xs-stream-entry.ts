@@ -14,6 +14,7 @@
 // head {streamtype, metadata?, startTimeout?}, sections [policy, send?], so
 // the policy and the payload come in as raw bytes (no base64 through a script).
 
+import { sendBytes } from "../../src/ss/send-bytes.js";
 import { XSBridgeHost } from "../../hosts/xsnap/xs-host.js";
 import { SecureStreams } from "../../src/ss/context.js";
 import { Policy } from "../../src/policy/reader.js";
@@ -84,7 +85,6 @@ export function startStream(policyBytes: Uint8Array, streamtype: string, o: XSSt
   const hash = new Murmur3();
   const record: XSRxRecord = { rxBytes: 0, rxChunks: 0, largestChunk: 0, hash: "", perf: [] };
   let done = false;
-  let sent = 0;
   let stream: SecureStream | undefined;
   const end = () => {
     if (done) return;
@@ -115,13 +115,7 @@ export function startStream(policyBytes: Uint8Array, streamtype: string, o: XSSt
         hash.update(payload);
         return Ret.OK;
       },
-      onTx: (max) => {
-        const body = o.send ?? new Uint8Array(0);
-        const payload = body.subarray(sent, sent + max);
-        const flags = (sent === 0 ? RxFlag.SOM : 0) | (sent + payload.length >= body.length ? RxFlag.EOM : 0);
-        sent += payload.length;
-        return { payload, flags };
-      },
+      onTx: sendBytes(o.send ?? new Uint8Array(0)),
     });
     for (const [k, v] of Object.entries(o.metadata ?? {})) stream.setMetadata(k, v);
     if (o.startTimeout) stream.startTimeout();
