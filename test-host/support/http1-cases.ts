@@ -9,6 +9,7 @@
 // must be views of the input just pushed, never more than that push took.
 // A malformed fixture must fail with its code and message, and stay failed.
 
+import { prng } from "./prng.js";
 import {
   Http1ResponseParser, Http1Error, encodeRequestHead, encodeChunkHeader, CHUNK_END, LAST_CHUNK,
   type Http1ErrorCode, type Http1Head, type Http1Limits, type Http1Request,
@@ -468,17 +469,6 @@ function bytesOf(text: string): Uint8Array {
   return out;
 }
 
-/** mulberry32: small, deterministic, the same on every engine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /** Each chunk a copy in its own buffer, so a view of an earlier chunk cannot pass for one of the current. */
 function split(bytes: Uint8Array, sizes: () => number): Uint8Array[] {

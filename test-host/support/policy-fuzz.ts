@@ -9,6 +9,7 @@
 // reader may only ever answer with a value or a PolicyError; anything else
 // (RangeError from a DataView, TypeError, ...) is a failure.
 
+import { prng } from "./prng.js";
 import { Policy, PolicyError, type StreamType } from "../../src/policy/reader.js";
 import { policyToJson } from "../../src/policy/to-json.js";
 import { policyCrc } from "../../src/policy/crc.js";
@@ -53,17 +54,6 @@ export interface FuzzReport {
 
 export const MUTATIONS = ["bitflip", "truncate", "extend", "header", "reference", "bytes"] as const;
 
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /** Header fields [offset, width in bytes]. */
 const HEADER_FIELDS: readonly [number, number][] = [
