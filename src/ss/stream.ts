@@ -38,13 +38,17 @@ export const CONNECT_TIMEOUT_MS = 15000;
 
 type Sequence = "idle" | "connecting" | "connected" | "waiting";
 
+/** The handlers of a destroyed stream. */
+const NO_HANDLERS: StreamHandlers = Object.freeze({});
+
 export class SecureStream {
   readonly streamtype: string;
   /** The app's object, handed back as it was given. */
   readonly user: unknown;
   readonly #env: StreamEnvironment;
   readonly #policy: StreamType;
-  readonly #handlers: StreamHandlers;
+  /** The app's handlers; dropped (NO_HANDLERS) once the stream is destroyed, see destroy(). */
+  #handlers: StreamHandlers;
   readonly #metadata = new Map<string, string>();
   #state = 0;
   #sequence: Sequence = "idle";
@@ -156,6 +160,11 @@ export class SecureStream {
     if (this.#dangling) this.#report(State.DISCONNECTED);
     if (this.#state !== 0) this.#report(State.DESTROYING);
     this.#env.forget(this);
+    // Nothing calls a handler after this. Let go of them (and of whatever the
+    // app's closures hold): XS keeps the most recent instance of a class with
+    // private methods reachable until the next one is made, so a destroyed
+    // stream, or the connection whose link points at it, can outlive destroy().
+    this.#handlers = NO_HANDLERS;
   }
 
   // ---- sequencing ----
