@@ -124,6 +124,21 @@ export function valueSize(kind: KeyKind): number {
   }
 }
 
+/** Bytes of each key's value, by key id: the reader walks records with it. */
+export const KEY_SIZE: readonly number[] = STREAMTYPE_KEYS.map((k) => valueSize(k.kind));
+
+/** How the reader's accessors group the kinds: a key is read by the accessor of its class. */
+export type KeyClass = "flag" | "str" | "small" | "u32" | "protocol" | "retry" | "store" | "cert" | "auth" | "list";
+
+/** The class of each key, by key id. */
+export const KEY_CLASS: readonly KeyClass[] = STREAMTYPE_KEYS.map((k): KeyClass => {
+  switch (k.kind) {
+    case "u8": case "u16": return "small";
+    case "metadata": case "options": case "respmap": return "list";
+    default: return k.kind;
+  }
+});
+
 /** Wire protocols by their index in the binary table (lws' order). */
 export const PROTOCOLS = ["h1", "h2", "h3", "ws", "mqtt", "raw"] as const;
 export type ProtocolName = (typeof PROTOCOLS)[number];

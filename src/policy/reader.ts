@@ -11,7 +11,7 @@ import {
   C_NAME, C_LENGTH, C_OFFSET, T_NAME, T_CERTS, M_NAME, M_REPORT, M_SCHEDULE, M_HALFLIFE, M_OUTLIER, M_PRESENT,
   A_NAME, A_TYPE, A_STREAMTYPE, A_BLOB, I_NAME, I_RECORD,
 } from "./format.js";
-import { STREAMTYPE_KEYS, KEY_ID, PROTOCOLS, valueSize, type KeyKind, type ProtocolName } from "./keys.js";
+import { STREAMTYPE_KEYS, KEY_ID, KEY_SIZE, KEY_CLASS, PROTOCOLS, type KeyClass, type ProtocolName } from "./keys.js";
 import { policyCrc } from "./crc.js";
 import { utf8Decode } from "../util/utf8.js";
 
@@ -187,7 +187,7 @@ function slot(v: DataView, rec: number, id: number): number {
     const k = v.getUint8(rec + 1 + i);
     if (k <= prev || k >= STREAMTYPE_KEYS.length) fail("bad-record", `bad key id ${k} in record`);
     prev = k;
-    const size = valueSize(STREAMTYPE_KEYS[k]!.kind);
+    const size = KEY_SIZE[k]!;
     if (k === id) {
       if (at + size > limit) fail("bad-record", "record values run past the record section");
       return at;
@@ -311,20 +311,23 @@ export class StreamType {
     return start(this.#v, S_RECORDS) + this.#v.getUint16(this.#index + I_RECORD, true);
   }
 
-  #slot(key: string, kinds: readonly KeyKind[]): number {
+  /** The id of `key`, which the caller reads as a `cls` key: a wrong key is a programming error. */
+  #id(key: string, cls: KeyClass): number {
     const id = KEY_ID.get(key);
-    if (id === undefined || !kinds.includes(STREAMTYPE_KEYS[id]!.kind)) throw new TypeError(`not a ${kinds.join("/")} key: ${key}`);
-    return slot(this.#v, this.#record, id);
+    if (id === undefined || KEY_CLASS[id] !== cls) throw new TypeError(`not a ${cls} key: ${key}`);
+    return id;
+  }
+
+  #slot(key: string, cls: KeyClass): number {
+    return slot(this.#v, this.#record, this.#id(key, cls));
   }
 
   /** The value of a key stored in 1 or 2 bytes (numbers, indices, offsets). */
-  #small(key: string, kinds: readonly KeyKind[]): number | undefined {
-    const id = KEY_ID.get(key);
-    const kind = id === undefined ? undefined : STREAMTYPE_KEYS[id]!.kind;
-    if (kind === undefined || !kinds.includes(kind)) throw new TypeError(`not a ${kinds.join("/")} key: ${key}`);
-    const at = slot(this.#v, this.#record, id!);
+  #small(key: string, cls: KeyClass): number | undefined {
+    const id = this.#id(key, cls);
+    const at = slot(this.#v, this.#record, id);
     if (at < 0) return undefined;
-    return valueSize(kind) === 1 ? this.#v.getUint8(at) : this.#v.getUint16(at, true);
+    return KEY_SIZE[id] === 1 ? this.#v.getUint8(at) : this.#v.getUint16(at, true);
   }
 
   /** Whether the policy gives this key. */
@@ -334,50 +337,50 @@ export class StreamType {
     return slot(this.#v, this.#record, id) >= 0;
   }
 
-  flag(key: string): boolean { return this.#slot(key, ["flag"]) >= 0; }
+  flag(key: string): boolean { return this.#slot(key, "flag") >= 0; }
 
   string(key: string): string | undefined {
-    const ref = this.#small(key, ["str"]);
+    const ref = this.#small(key, "str");
     return ref === undefined ? undefined : str(this.#v, ref);
   }
 
   number(key: string): number | undefined {
-    if (STREAMTYPE_KEYS[KEY_ID.get(key) ?? 0]!.kind !== "u32") return this.#small(key, ["u8", "u16"]);
-    const at = this.#slot(key, ["u32"]);
+    if (KEY_CLASS[KEY_ID.get(key) ?? 0] !== "u32") return this.#small(key, "small");
+    const at = this.#slot(key, "u32");
     return at < 0 ? undefined : this.#v.getUint32(at, true);
   }
 
   /** The wire protocol; h1 when the policy does not say. */
   get protocol(): ProtocolName {
-    const i = this.#small("protocol", ["protocol"]);
+    const i = this.#small("protocol", "protocol");
     if (i === undefined) return "h1";
     return PROTOCOLS[i] ?? fail("bad-record", `unknown protocol index ${i}`);
   }
 
   get retry(): Retry | undefined {
-    const i = this.#small("retry", ["retry"]);
+    const i = this.#small("retry", "retry");
     return i === undefined ? undefined : new Retry(this.#v, entry(this.#v, S_RETRIES, i));
   }
 
   get trustStore(): TrustStore | undefined {
-    const i = this.#small("tls_trust_store", ["store"]);
+    const i = this.#small("tls_trust_store", "store");
     return i === undefined ? undefined : new TrustStore(this.#v, entry(this.#v, S_STORES, i));
   }
 
   get auth(): Auth | undefined {
-    const i = this.#small("use_auth", ["auth"]);
+    const i = this.#small("use_auth", "auth");
     return i === undefined ? undefined : new Auth(this.#v, entry(this.#v, S_AUTHS, i));
   }
 
   /** server_cert or server_key. */
   cert(key: "server_cert" | "server_key"): Cert | undefined {
-    const i = this.#small(key, ["cert"]);
+    const i = this.#small(key, "cert");
     return i === undefined ? undefined : new Cert(this.#v, entry(this.#v, S_CERTS, i));
   }
 
   /** metadata and options as [name, string]; http_resp_map as [status, state]. */
   pairs(key: "metadata" | "options" | "http_resp_map"): [string | number, string | number][] {
-    const ref = this.#small(key, ["metadata", "options", "respmap"]);
+    const ref = this.#small(key, "list");
     if (ref === undefined) return [];
     const { at, count } = list(this.#v, ref, 4);
     const out: [string | number, string | number][] = [];
@@ -406,7 +409,7 @@ export class StreamType {
       if (k <= prev || k >= STREAMTYPE_KEYS.length) fail("bad-record", `bad key id ${k} in record`);
       prev = k;
       const spec = STREAMTYPE_KEYS[k]!;
-      at += valueSize(spec.kind);
+      at += KEY_SIZE[k]!;
       if (at > limit) fail("bad-record", "record values run past the record section");
       out.push(spec.name);
     }

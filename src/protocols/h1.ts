@@ -7,6 +7,7 @@
 import type { ByteStream, ConnectOptions, ConnectTimings, HostError } from "../host.js";
 import { BLOB } from "../host.js";
 import type { ProtocolBinding, StreamLink, Connection } from "./binding.js";
+import type { StreamType } from "../policy/reader.js";
 import { State, RxFlag } from "../ss/states.js";
 import { Http1ResponseParser, Http1Error, encodeRequestHead, encodeChunkHeader, CHUNK_END, LAST_CHUNK, type Http1Head } from "../wire/http1/index.js";
 import { utf8Encode } from "../util/utf8.js";
@@ -28,6 +29,8 @@ export const h1: ProtocolBinding = {
 class H1Connection implements Connection {
   readonly #link: StreamLink;
   readonly #options: ConnectOptions;
+  /** What the policy says about requests, read once per connection: policy reads cost compute on XS. */
+  readonly #plan: Plan;
   #stream: ByteStream | undefined;
   #phase: Phase = "connecting";
   /** A transaction is wanted as soon as the connection is idle. */
@@ -53,6 +56,7 @@ class H1Connection implements Connection {
   constructor(link: StreamLink, options: ConnectOptions) {
     this.#link = link;
     this.#options = options;
+    this.#plan = planOf(link.policy);
     this.#parser = this.#newParser();
     this.#connect();
   }
@@ -116,9 +120,8 @@ class H1Connection implements Connection {
   #startTransaction(): void {
     this.#wanted = false;
     const link = this.#link;
-    const p = link.policy;
-    const method = p.string("http_method") ?? "GET";
-    const url = link.expand(p.string("http_url") ?? "", encodeURIComponent);
+    const method = this.#plan.method;
+    const url = link.expand(this.#plan.url, encodeURIComponent);
     this.#path = url.startsWith("/") ? url : `/${url}`;
     this.#redirects = 0;
     this.#send(method, method === "POST" || method === "PUT" || method === "PATCH" || link.txLength !== undefined);
@@ -127,15 +130,14 @@ class H1Connection implements Connection {
   /** Writes the request head for the current path, then the body from onTx when `hasBody`. */
   #send(method: string, hasBody: boolean): void {
     const link = this.#link;
-    const p = link.policy;
+    const plan = this.#plan;
     const headers: [string, string][] = [...link.headerMetadata(), ...this.#blobHeaders()];
     let contentLength: number | undefined;
     if (hasBody) {
-      this.#body = new BodyWriter(p.string("http_multipart_name") !== undefined || p.string("http_mime_content_type") !== undefined ||
-        p.string("http_multipart_filename") !== undefined ? this.#multipart() : undefined);
-      if (p.flag("http_www_form_urlencoded")) headers.push(["Content-Type", "application/x-www-form-urlencoded"]);
+      this.#body = new BodyWriter(plan.multipart ? this.#multipart(plan.multipart) : undefined);
+      if (plan.formUrlencoded) headers.push(["Content-Type", "application/x-www-form-urlencoded"]);
       if (this.#body.multipart) headers.push(["Content-Type", `multipart/form-data; boundary=${this.#body.multipart.boundary}`]);
-      if (link.txLength !== undefined && !p.flag("http_no_content_length")) contentLength = link.txLength + this.#body.overhead();
+      if (link.txLength !== undefined && !plan.noContentLength) contentLength = link.txLength + this.#body.overhead();
       this.#body.chunked = contentLength === undefined;
     } else {
       this.#body = undefined;
@@ -169,28 +171,18 @@ class H1Connection implements Connection {
 
   /** Auth, serial, firmware and device-type headers the policy maps from blobs. */
   #blobHeaders(): [string, string][] {
-    const p = this.#link.policy;
     const blobs = this.#link.host.blobs;
     const out: [string, string][] = [];
-    const add = (key: string, blob: string, prefix = "", hex = false) => {
-      const header = p.string(key);
-      const value = header ? blobs.get(blob) : undefined;
-      if (header && value) out.push([header.replace(/:$/, ""), prefix + (hex ? toHex(value) : latin1(value))]);
-    };
-    add("http_auth_header", BLOB.auth, p.string("http_auth_preamble") ?? "", p.flag("auth_hexify"));
-    add("http_dsn_header", BLOB.deviceSerial);
-    add("http_fwv_header", BLOB.firmwareVersion);
-    add("http_devtype_header", BLOB.deviceType);
+    for (const { header, blob, prefix, hex } of this.#plan.blobHeaders) {
+      const value = blobs.get(blob);
+      if (value) out.push([header, prefix + (hex ? toHex(value) : latin1(value))]);
+    }
     return out;
   }
 
-  #multipart(): Multipart {
-    const p = this.#link.policy;
+  #multipart({ name, filename, type }: MultipartSpec): Multipart {
     let boundary = "xs-ss-";
     for (let i = 0; i < 16; i++) boundary += "0123456789abcdef"[Math.floor(this.#link.host.random() * 16)];
-    const name = p.string("http_multipart_name") ?? "file";
-    const filename = p.string("http_multipart_filename");
-    const type = p.string("http_mime_content_type");
     const partHead = `--${boundary}\r\nContent-Disposition: form-data; name="${quoted(name)}"` +
       (filename !== undefined ? `; filename="${quoted(filename)}"` : "") + "\r\n" +
       (type !== undefined ? `Content-Type: ${type}\r\n` : "") + "\r\n";
@@ -262,7 +254,7 @@ class H1Connection implements Connection {
     if (this.#isRedirect(head)) return; // its body is discarded, see #onEnd
     for (const [name, value] of head.headers) link.receivedHeader(name, value);
     if (!this.#report(State.CONNECTED)) return;
-    for (const [status, state] of link.policy.pairs("http_resp_map")) {
+    for (const [status, state] of this.#plan.respMap) {
       if (status === head.status && !link.state(state as number)) return;
     }
   }
@@ -292,7 +284,7 @@ class H1Connection implements Connection {
     if (!link.rx(new Uint8Array(0), this.#messageOpen ? RxFlag.EOM : RxFlag.SOM | RxFlag.EOM)) return;
     this.#messageOpen = false;
     if (!link.perf({ txn_resp_us: Math.round((link.host.now() - this.#requestStart) * 1000), prot_specific: { protocol: "http", resp: head.status } })) return;
-    const expect = link.policy.number("http_expect");
+    const expect = this.#plan.expect;
     const good = expect !== undefined ? head.status === expect : head.status >= 200 && head.status < 300;
     const result = head.status === 401 || head.status === 403 ? State.AUTH_FAILED : good ? State.QOS_ACK_REMOTE : State.QOS_NACK_REMOTE;
     if (!link.state(result)) return;
@@ -312,7 +304,7 @@ class H1Connection implements Connection {
   }
 
   #isRedirect(head: Http1Head): boolean {
-    return head.status >= 300 && head.status < 400 && head.status !== 304 && this.#link.policy.flag("allow_redirects") &&
+    return head.status >= 300 && head.status < 400 && head.status !== 304 && this.#plan.allowRedirects &&
       head.headers.some(([n]) => n === "location");
   }
 
@@ -390,6 +382,51 @@ class H1Connection implements Connection {
     this.close();
     this.#link.closed({ complete });
   }
+}
+
+interface MultipartSpec {
+  readonly name: string;
+  readonly filename: string | undefined;
+  readonly type: string | undefined;
+}
+
+interface Plan {
+  readonly method: string;
+  readonly url: string;
+  readonly multipart: MultipartSpec | undefined;
+  readonly formUrlencoded: boolean;
+  readonly noContentLength: boolean;
+  readonly blobHeaders: readonly { header: string; blob: string; prefix: string; hex: boolean }[];
+  readonly expect: number | undefined;
+  readonly respMap: readonly [number, number][];
+  readonly allowRedirects: boolean;
+}
+
+function planOf(p: StreamType): Plan {
+  const name = p.string("http_multipart_name");
+  const filename = p.string("http_multipart_filename");
+  const type = p.string("http_mime_content_type");
+  const blobHeaders: { header: string; blob: string; prefix: string; hex: boolean }[] = [];
+  const blobHeader = (key: string, blob: string, prefix = "", hex = false) => {
+    const header = p.string(key);
+    if (header) blobHeaders.push({ header: header.replace(/:$/, ""), blob, prefix, hex });
+  };
+  const auth = p.string("http_auth_header");
+  if (auth) blobHeader("http_auth_header", BLOB.auth, p.string("http_auth_preamble") ?? "", p.flag("auth_hexify"));
+  blobHeader("http_dsn_header", BLOB.deviceSerial);
+  blobHeader("http_fwv_header", BLOB.firmwareVersion);
+  blobHeader("http_devtype_header", BLOB.deviceType);
+  return {
+    method: p.string("http_method") ?? "GET",
+    url: p.string("http_url") ?? "",
+    multipart: name !== undefined || filename !== undefined || type !== undefined ? { name: name ?? "file", filename, type } : undefined,
+    formUrlencoded: p.flag("http_www_form_urlencoded"),
+    noContentLength: p.flag("http_no_content_length"),
+    blobHeaders,
+    expect: p.number("http_expect"),
+    respMap: p.pairs("http_resp_map") as [number, number][],
+    allowRedirects: p.flag("allow_redirects"),
+  };
 }
 
 interface Multipart {

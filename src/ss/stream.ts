@@ -50,6 +50,7 @@ export class SecureStream {
   /** The app's handlers; dropped (NO_HANDLERS) once the stream is destroyed, see destroy(). */
   #handlers: StreamHandlers;
   readonly #metadata = new Map<string, string>();
+  #headers: [string, string][] | undefined;
   #state = 0;
   #sequence: Sequence = "idle";
   #failures = 0;
@@ -337,6 +338,17 @@ export class SecureStream {
     this.#backoff();
   }
 
+  /** [metadata name, header name without ':'] of the metadata mapped to headers; read from the policy once. */
+  #headerNames(): [string, string][] {
+    if (!this.#headers) {
+      this.#headers = [];
+      for (const [name, header] of this.#policy.pairs("metadata")) {
+        if (header) this.#headers.push([name as string, (header as string).slice(0, -1)]);
+      }
+    }
+    return this.#headers;
+  }
+
   #declared(name: string): boolean {
     for (const [n] of this.#policy.pairs("metadata")) if (n === name) return true;
     return false;
@@ -370,16 +382,14 @@ export class SecureStream {
       expand: (t, e) => self.#expand(t, e),
       headerMetadata: () => {
         const out: [string, string][] = [];
-        for (const [name, header] of self.#policy.pairs("metadata")) {
-          const value = self.#metadata.get(name as string);
-          if (header && value !== undefined) out.push([(header as string).slice(0, -1), value]);
+        for (const [name, header] of self.#headerNames()) {
+          const value = self.#metadata.get(name);
+          if (value !== undefined) out.push([header, value]);
         }
         return out;
       },
       receivedHeader: (header, value) => {
-        for (const [name, h] of self.#policy.pairs("metadata")) {
-          if (h && (h as string).slice(0, -1).toLowerCase() === header) self.#metadata.set(name as string, value);
-        }
+        for (const [name, h] of self.#headerNames()) if (h.toLowerCase() === header) self.#metadata.set(name, value);
       },
       state: (state) => live() && self.#event(state) === Ret.OK && live(),
       rx: (payload, flags) => {
