@@ -1,5 +1,5 @@
 // Base64 (RFC 4648, standard alphabet, with padding) without platform helpers:
-// XS has no atob/btoa and src/ may not use Buffer.
+// XS has no atob/btoa, and src/ may not use Node's buffers.
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
