@@ -324,9 +324,9 @@ export class SecureStream {
   /**
    * The connection is gone. If CONNECTED was reported, the app gets
    * DISCONNECTED and a retry follows when the policy owes one or the server
-   * asked for one (retryAfterMs); otherwise
-   * this attempt failed (UNREACHABLE, then backoff). Nothing is retried
-   * when the app itself asked to disconnect.
+   * asked for one (retryAfterMs); otherwise this attempt failed
+   * (UNREACHABLE, then backoff). Nothing is retried when the app itself
+   * asked to disconnect.
    */
   #connectionEnded(complete: boolean, byApp = false, retryAfterMs?: number): void {
     if (this.#dangling) {
