@@ -365,90 +365,127 @@ export class SecureStream {
     });
   }
 
-  /** The binding's view of this stream; inert once the connection is not ours any more. */
+  /** A new view of this stream for a binding's connection. */
   #link(): StreamLink {
-    const self = this;
-    let mine = true;
-    const live = () => mine && !self.#destroyed;
-    const end = () => {
-      mine = false;
-      if (self.#conn) self.#conn = undefined;
-    };
-    const link: StreamLink = {
-      host: this.#env.host,
-      policy: this.#policy,
-      streamtype: this.streamtype,
-      get txLength() { return self.#txLength; },
-      expand: (t, e) => self.#expand(t, e),
-      headerMetadata: () => {
-        const out: [string, string][] = [];
-        for (const [name, header] of self.#headerNames()) {
-          const value = self.#metadata.get(name);
-          if (value !== undefined) out.push([header, value]);
-        }
-        return out;
-      },
-      receivedHeader: (header, value) => {
-        for (const [name, h] of self.#headerNames()) if (h.toLowerCase() === header) self.#metadata.set(name, value);
-      },
-      state: (state) => live() && self.#event(state) === Ret.OK && live(),
-      rx: (payload, flags) => {
-        if (!live()) return false;
-        const ret = self.#call(() => self.#handlers.onRx?.(payload, flags));
-        self.#apply(ret);
-        return ret === Ret.OK && live();
-      },
-      tx: (maxLength): TxPull => {
-        if (!live()) return "stop";
-        let pulled: { payload: Uint8Array; flags: number } | undefined;
-        const out = self.#call(() => {
-          const r = self.#handlers.onTx?.(maxLength) ?? Ret.TX_DONT_SEND;
-          if (typeof r === "number") return r;
-          pulled = r;
-          return Ret.OK;
-        });
-        self.#apply(out);
-        if (!live() || out < 0) return "stop";
-        if (out === Ret.TX_DONT_SEND || !pulled) return "none";
-        if (pulled.payload.length > maxLength) throw new SSError("bad-tx", `${self.streamtype}: onTx gave ${pulled.payload.length} bytes, more than ${maxLength}`);
-        if (pulled.flags & RxFlag.EOM) self.#txLength = undefined;
-        return pulled;
-      },
-      established: (info) => {
-        if (!live()) return;
-        self.#failures = 0;
-        self.#established = true;
-        self.#sequence = "connected";
-        self.#timings = info.timings;
-        self.#peer = info.peer;
-      },
-      transactionDone: () => {
-        if (live()) self.cancelTimeout();
-      },
-      perf: (extra) => {
-        if (!live() || !self.#policy.flag("perf")) return true;
-        return link.rx(utf8Encode(self.#perfReport(extra)), RxFlag.PERF_JSON | RxFlag.SOM | RxFlag.EOM);
-      },
-      failed: (error) => {
-        if (!live()) return;
-        end();
-        self.#env.host.log(`${self.streamtype}: ${error.kind}: ${error.message}`);
-        if (self.#established) {
-          self.#sequence = "idle";
-          self.#connectionEnded(false);
-        } else {
-          self.#attemptFailed(failureState(error.kind));
-        }
-      },
-      closed: ({ complete, retryAfterMs }) => {
-        if (!live()) return;
-        end();
-        self.#sequence = "idle";
-        self.#connectionEnded(complete, false, retryAfterMs);
-      },
-    };
-    return link;
+    return new SecureStream.#Link(this);
   }
+
+  /**
+   * The binding's view of a stream, one per connection, inert once that
+   * connection is not the stream's any more. A class rather than an object
+   * of closures: on XS its methods exist once, on the prototype, where 13
+   * closures cost ~160 slots per connection.
+   */
+  static readonly #Link = class implements StreamLink {
+    readonly #s: SecureStream;
+    #mine = true;
+
+    constructor(s: SecureStream) {
+      this.#s = s;
+    }
+
+    get host() { return this.#s.#env.host; }
+    get policy() { return this.#s.#policy; }
+    get streamtype() { return this.#s.streamtype; }
+    get txLength() { return this.#s.#txLength; }
+
+    /** The connection is still the stream's, and the stream is alive. */
+    #live(): boolean {
+      return this.#mine && !this.#s.#destroyed;
+    }
+
+    /** The connection is over: nothing from it reaches the stream again. */
+    #end(): void {
+      this.#mine = false;
+      this.#s.#conn = undefined;
+    }
+
+    expand(template: string, encode?: (value: string) => string): string {
+      return this.#s.#expand(template, encode);
+    }
+
+    headerMetadata(): [string, string][] {
+      const out: [string, string][] = [];
+      for (const [name, header] of this.#s.#headerNames()) {
+        const value = this.#s.#metadata.get(name);
+        if (value !== undefined) out.push([header, value]);
+      }
+      return out;
+    }
+
+    receivedHeader(header: string, value: string): void {
+      for (const [name, h] of this.#s.#headerNames()) if (h.toLowerCase() === header) this.#s.#metadata.set(name, value);
+    }
+
+    state(state: number): boolean {
+      return this.#live() && this.#s.#event(state) === Ret.OK && this.#live();
+    }
+
+    rx(payload: Uint8Array, flags: number): boolean {
+      if (!this.#live()) return false;
+      const s = this.#s;
+      const ret = s.#call(() => s.#handlers.onRx?.(payload, flags));
+      s.#apply(ret);
+      return ret === Ret.OK && this.#live();
+    }
+
+    tx(maxLength: number): TxPull {
+      if (!this.#live()) return "stop";
+      const s = this.#s;
+      let pulled: { payload: Uint8Array; flags: number } | undefined;
+      const out = s.#call(() => {
+        const r = s.#handlers.onTx?.(maxLength) ?? Ret.TX_DONT_SEND;
+        if (typeof r === "number") return r;
+        pulled = r;
+        return Ret.OK;
+      });
+      s.#apply(out);
+      if (!this.#live() || out < 0) return "stop";
+      if (out === Ret.TX_DONT_SEND || !pulled) return "none";
+      if (pulled.payload.length > maxLength) throw new SSError("bad-tx", `${s.streamtype}: onTx gave ${pulled.payload.length} bytes, more than ${maxLength}`);
+      if (pulled.flags & RxFlag.EOM) s.#txLength = undefined;
+      return pulled;
+    }
+
+    established(info: { readonly timings: ConnectTimings; readonly peer?: string }): void {
+      if (!this.#live()) return;
+      const s = this.#s;
+      s.#failures = 0;
+      s.#established = true;
+      s.#sequence = "connected";
+      s.#timings = info.timings;
+      s.#peer = info.peer;
+    }
+
+    transactionDone(): void {
+      if (this.#live()) this.#s.cancelTimeout();
+    }
+
+    perf(extra: Record<string, unknown>): boolean {
+      if (!this.#live() || !this.#s.#policy.flag("perf")) return true;
+      return this.rx(utf8Encode(this.#s.#perfReport(extra)), RxFlag.PERF_JSON | RxFlag.SOM | RxFlag.EOM);
+    }
+
+    failed(error: HostError): void {
+      if (!this.#live()) return;
+      this.#end();
+      const s = this.#s;
+      s.#env.host.log(`${s.streamtype}: ${error.kind}: ${error.message}`);
+      if (s.#established) {
+        s.#sequence = "idle";
+        s.#connectionEnded(false);
+      } else {
+        s.#attemptFailed(failureState(error.kind));
+      }
+    }
+
+    closed({ complete, retryAfterMs }: { readonly complete: boolean; readonly retryAfterMs?: number }): void {
+      if (!this.#live()) return;
+      this.#end();
+      this.#s.#sequence = "idle";
+      this.#s.#connectionEnded(complete, false, retryAfterMs);
+    }
+  };
 
   /** JSON perf report for a connection, in the shape of lws' conmon report. */
   #perfReport(extra: Record<string, unknown>): string {
