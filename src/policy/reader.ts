@@ -195,6 +195,7 @@ function slot(v: DataView, rec: number, id: number): number {
     if (k > id) return -1;
     at += size;
   }
+  if (at > limit) fail("bad-record", "record values run past the record section");
   return -1;
 }
 
@@ -394,27 +395,15 @@ export class StreamType {
 
   /** Names of the keys this streamtype gives, in key-table order. */
   keys(): string[] {
-    // one pass over the record, with the checks slot() makes for each key
     const v = this.#v;
     const rec = this.#record;
-    const limit = end(v, S_RECORDS);
-    if (rec >= limit) fail("bad-reference", "record offset is outside the record section");
-    const n = v.getUint8(rec);
-    if (rec + 1 + n > limit) fail("bad-record", "record key list runs past the record section");
+    // an id past every key walks (and checks) the whole record
+    slot(v, rec, STREAMTYPE_KEYS.length);
     const out: string[] = [];
-    let at = rec + 1 + n;
-    let prev = -1;
-    for (let i = 0; i < n; i++) {
-      const k = v.getUint8(rec + 1 + i);
-      if (k <= prev || k >= STREAMTYPE_KEYS.length) fail("bad-record", `bad key id ${k} in record`);
-      prev = k;
-      const spec = STREAMTYPE_KEYS[k]!;
-      at += KEY_SIZE[k]!;
-      if (at > limit) fail("bad-record", "record values run past the record section");
-      out.push(spec.name);
-    }
+    for (let i = 0, n = v.getUint8(rec); i < n; i++) out.push(STREAMTYPE_KEYS[v.getUint8(rec + 1 + i)]!.name);
     return out;
   }
+
 }
 
 /** Numbers a retry's data may hold before its backoff count (RETRY_NUMBER_KEYS). */

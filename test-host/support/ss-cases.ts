@@ -86,6 +86,18 @@ function throwsCode(f: () => unknown, code: string, what: string): void {
 }
 
 const DNS = { kind: "dns", message: "nothing.invalid" } as const;
+
+/** Fails every attempt until the stream stops retrying; returns the delays it waited. */
+function failUntilGivenUp(r: Rig): number[] {
+  const delays: number[] = [];
+  for (;;) {
+    r.binding.last.link.failed(DNS);
+    const next = r.host.nextTimer();
+    if (next === undefined) return delays;
+    delays.push(next);
+    r.host.advance(next);
+  }
+}
 const established = { timings: {} };
 
 type Case = [string, (policy: Uint8Array) => void];
@@ -109,14 +121,7 @@ const CASES: Case[] = [
     const r = rig(p);
     r.host.randoms = [0, 0.999, 0.5];
     r.create("lazy").requestTx();
-    const delays: number[] = [];
-    for (;;) {
-      r.binding.last.link.failed(DNS);
-      const next = r.host.nextTimer();
-      if (next === undefined) break;
-      delays.push(next);
-      r.host.advance(next);
-    }
+    const delays = failUntilGivenUp(r);
     // table 1000, 2000, 4000; jitter 20%: random 0 -> +0, 0.999 -> +19.98%, 0.5 -> +10%
     eq(delays, [1000, 2399, 4400], "delays");
     eq(r.binding.opened.length, 4, "attempts = conceal + 1");
@@ -152,14 +157,7 @@ const CASES: Case[] = [
     const r = rig(p);
     r.host.randoms = [0.999, 0.999, 0.999, 0.999, 0, 0.5];
     r.create("expo").requestTx();
-    const delays: number[] = [];
-    for (;;) {
-      r.binding.last.link.failed(DNS);
-      const next = r.host.nextTimer();
-      if (next === undefined) break;
-      delays.push(next);
-      r.host.advance(next);
-    }
+    const delays = failUntilGivenUp(r);
     // uniform in 0..min(500, 100 × 2^(k-1)): 100, 200, 400, 500, 500, 500
     eq(delays, [99, 199, 399, 499, 0], "delays");
     eq(r.binding.opened.length, 6, "attempts = conceal + 1");
