@@ -11,7 +11,13 @@ export interface CompileResult {
   readonly binary?: Uint8Array;
 }
 
+/** Largest policy text accepted: far above any real policy, and below what would strain the host. */
+export const MAX_POLICY_TEXT = 1024 * 1024;
+
 export function compilePolicy(text: string): CompileResult {
+  if (text.length > MAX_POLICY_TEXT) {
+    return { diagnostics: [{ pointer: "", pos: { line: 1, col: 1 }, message: `the policy is ${text.length} characters; the limit is ${MAX_POLICY_TEXT}` }] };
+  }
   const { canonical, diagnostics } = checkPolicy(text);
   if (!canonical) return { diagnostics };
   try {
