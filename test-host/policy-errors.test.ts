@@ -27,5 +27,5 @@ test("a policy with many errors reports all of them in one run", () => {
 test("a policy over 1 MiB is refused before it is parsed", () => {
   const result = compilePolicy(`{"release": "${"x".repeat(1024 * 1024)}"}`);
   assert.equal(result.binary, undefined);
-  assert.deepEqual(result.diagnostics.map((d) => formatDiagnostic("p.json", d)), ["p.json:1:1: /: the policy is 1048593 characters; the limit is 1048576"]);
+  assert.deepEqual(result.diagnostics.map((d) => formatDiagnostic("p.json", d)), ["p.json:1:1: /: the policy is 1048591 characters; the limit is 1048576"]);
 });
