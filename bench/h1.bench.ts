@@ -100,6 +100,26 @@ function check(path: string, got: number, want: number): void {
   if (got !== want) throw new Error(`${path}: body of ${got} bytes, expected ${want}`);
 }
 
+/**
+ * Paces one client's run: call the result at the end of each response with
+ * its body size. The first transaction is the untimed warm one; after the
+ * n timed ones it calls close() and resolves with the time. It answers
+ * whether another request is wanted, and throws if the body was wrong.
+ */
+function transactions(path: string, length: number, n: number, resolve: (t: Timing) => void, close: () => void): (bytes: number) => boolean {
+  let done = -1;
+  let stop: () => Timing = () => ({ ms: 0, cpuMs: 0 });
+  return (bytes) => {
+    check(path, bytes, length);
+    if (++done === 0) stop = clock();
+    if (done < n) return true;
+    const elapsed = stop();
+    close();
+    resolve(elapsed);
+    return false;
+  };
+}
+
 function oursClient(port: number): Run {
   const compiled = compilePolicy(JSON.stringify({
     s: [
@@ -112,9 +132,8 @@ function oursClient(port: number): Run {
   const host = new NodeHost({ log: (m) => process.stderr.write(`[ours] ${m}\n`) });
   const ss = new SecureStreams(host, policy, { bindings: [h1] });
   return (path, length, n) => new Promise((resolve, reject) => {
-    let done = -1; // the first transaction is the untimed warm one
     let bytes = 0;
-    let stop: () => Timing = () => ({ ms: 0, cpuMs: 0 });
+    const ended = transactions(path, length, n, resolve, () => setImmediate(() => stream.destroy()));
     const stream = ss.create(path.slice(1), {
       onRx: (payload) => {
         bytes += payload.length;
@@ -122,21 +141,15 @@ function oursClient(port: number): Run {
       },
       onState: (state) => {
         if (state === State.QOS_ACK_REMOTE) {
+          let again: boolean;
           try {
-            check(path, bytes, length);
+            again = ended(bytes);
           } catch (e) {
             reject(e);
             return Ret.DESTROY_ME;
           }
           bytes = 0;
-          if (++done === 0) stop = clock();
-          if (done === n) {
-            const elapsed = stop();
-            setImmediate(() => stream.destroy());
-            resolve(elapsed);
-            return Ret.OK;
-          }
-          stream.requestTx();
+          if (again) stream.requestTx();
         } else if (state !== State.CREATING && state !== State.POLL && state !== State.CONNECTING && state !== State.CONNECTED &&
           state !== State.DESTROYING) {
           reject(new Error(`ours: ${stateName(state)}`));
@@ -152,25 +165,16 @@ function oursClient(port: number): Run {
 function nodeHttpClient(port: number): Run {
   return (path, length, n) => new Promise((resolve, reject) => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    let done = -1;
-    let stop: () => Timing = () => ({ ms: 0, cpuMs: 0 });
+    const ended = transactions(path, length, n, resolve, () => agent.destroy());
     const next = () => {
       const req = http.get({ host: "127.0.0.1", port, path, agent }, (res) => {
         let bytes = 0;
         res.on("data", (chunk: Buffer) => (bytes += chunk.length));
         res.on("end", () => {
           try {
-            check(path, bytes, length);
+            if (ended(bytes)) next();
           } catch (e) {
-            return reject(e);
-          }
-          if (++done === 0) stop = clock();
-          if (done === n) {
-            const elapsed = stop();
-            agent.destroy();
-            resolve(elapsed);
-          } else {
-            next();
+            reject(e);
           }
         });
       });
@@ -183,8 +187,7 @@ function nodeHttpClient(port: number): Run {
 function undiciClient(port: number): Run {
   return (path, length, n) => new Promise((resolve, reject) => {
     const client = new Client(`http://127.0.0.1:${port}`, { pipelining: 1, keepAliveTimeout: 120_000 });
-    let done = -1;
-    let stop: () => Timing = () => ({ ms: 0, cpuMs: 0 });
+    const ended = transactions(path, length, n, resolve, () => void client.close());
     const next = () => {
       client.request({ path, method: "GET" }, (error, data) => {
         if (error) return reject(error);
@@ -193,17 +196,9 @@ function undiciClient(port: number): Run {
         data.body.on("error", reject);
         data.body.on("end", () => {
           try {
-            check(path, bytes, length);
+            if (ended(bytes)) next();
           } catch (e) {
-            return reject(e);
-          }
-          if (++done === 0) stop = clock();
-          if (done === n) {
-            const elapsed = stop();
-            void client.close();
-            resolve(elapsed);
-          } else {
-            next();
+            reject(e);
           }
         });
       });
