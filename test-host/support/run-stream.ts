@@ -1,11 +1,12 @@
 // Runs one Secure Stream on the Node host against real local servers and
 // records what the app sees, for the scenario tests.
 
+import { rxRecorder, beginStream } from "./stream-record.js";
 import { sendBytes } from "../../src/ss/send-bytes.js";
 import { createHash } from "node:crypto";
 import { NodeHost } from "../../hosts/node/host.js";
 import { SecureStreams } from "../../src/ss/context.js";
-import { State, RxFlag, Ret, stateName, type HandlerReturn } from "../../src/ss/states.js";
+import { State, Ret, stateName, type HandlerReturn } from "../../src/ss/states.js";
 import { Policy } from "../../src/policy/reader.js";
 import { h1 } from "../../src/protocols/h1.js";
 import { compilePolicy } from "../../tools/policy/compile.js";
@@ -71,23 +72,10 @@ export function runStream(policy: Policy, streamtype: string, o: RunOptions): Pr
         if (o.until(record.states)) end();
         return ret ?? (state === State.TIMEOUT ? Ret.DISCONNECT_ME : Ret.OK);
       },
-      onRx: (payload, flags) => {
-        if (flags & RxFlag.PERF_JSON) {
-          record.perf.push(new TextDecoder().decode(payload));
-          return Ret.OK;
-        }
-        record.rxBytes += payload.length;
-        record.rxChunks++;
-        record.largestChunk = Math.max(record.largestChunk, payload.length);
-        hash.update(payload);
-        return Ret.OK;
-      },
+      onRx: rxRecorder(record, hash),
       onTx: sendBytes(o.send ?? new Uint8Array(0)),
     });
-    for (const [k, v] of Object.entries(o.metadata ?? {})) stream.setMetadata(k, v);
-    if (o.startTimeout) stream.startTimeout();
-    if (o.send) stream.requestTxLength(o.send.length);
-    else stream.requestTx();
+    beginStream(stream, o);
   });
 }
 

@@ -14,12 +14,13 @@
 // head {streamtype, metadata?, startTimeout?}, sections [policy, send?], so
 // the policy and the payload come in as raw bytes (no base64 through a script).
 
+import { rxRecorder, beginStream } from "./stream-record.js";
 import { sendBytes } from "../../src/ss/send-bytes.js";
 import { XSBridgeHost } from "../../hosts/xsnap/xs-host.js";
 import { SecureStreams } from "../../src/ss/context.js";
 import { Policy } from "../../src/policy/reader.js";
 import { h1 } from "../../src/protocols/h1.js";
-import { State, RxFlag, Ret, stateName, type HandlerReturn } from "../../src/ss/states.js";
+import { State, Ret, stateName, type HandlerReturn } from "../../src/ss/states.js";
 import type { SecureStream } from "../../src/ss/stream.js";
 import { utf8Decode, utf8Encode } from "../../src/util/utf8.js";
 import { unpack } from "../../hosts/xsnap/bridge-protocol.js";
@@ -104,23 +105,10 @@ export function startStream(policyBytes: Uint8Array, streamtype: string, o: XSSt
         if (reply.stop) end();
         return reply.ret ?? (state === State.TIMEOUT ? Ret.DISCONNECT_ME : Ret.OK);
       },
-      onRx: (payload, flags) => {
-        if (flags & RxFlag.PERF_JSON) {
-          record.perf.push(utf8Decode(payload, 0, payload.length) ?? "");
-          return Ret.OK;
-        }
-        record.rxBytes += payload.length;
-        record.rxChunks++;
-        if (payload.length > record.largestChunk) record.largestChunk = payload.length;
-        hash.update(payload);
-        return Ret.OK;
-      },
+      onRx: rxRecorder(record, hash),
       onTx: sendBytes(o.send ?? new Uint8Array(0)),
     });
-    for (const [k, v] of Object.entries(o.metadata ?? {})) stream.setMetadata(k, v);
-    if (o.startTimeout) stream.startTimeout();
-    if (o.send) stream.requestTxLength(o.send.length);
-    else stream.requestTx();
+    beginStream(stream, o);
   } catch (e) {
     done = true;
     ss.destroyAll();
