@@ -26,8 +26,6 @@ export const State = {
   USER_BASE: 1000,
 } as const;
 
-export type StateName = keyof typeof State;
-
 const NAMES: readonly string[] = (() => {
   const out: string[] = [];
   for (const [name, n] of Object.entries(State)) if (n < State.USER_BASE) out[n] = name;
@@ -106,11 +104,4 @@ export function isPassThrough(state: number): boolean {
 export function isLegalTransition(from: number, to: number): boolean {
   if (isPassThrough(to)) return true;
   return NEXT[from]?.includes(to) ?? false;
-}
-
-/** Every (from, to) pair the table allows, for docs and tests. */
-export function legalTransitions(): [number, number][] {
-  const out: [number, number][] = [];
-  NEXT.forEach((next, from) => next.forEach((to) => out.push([from, to])));
-  return out;
 }
