@@ -83,7 +83,7 @@ export interface BlobStore {
 }
 
 /** Names of the blobs the runtime reads (lws' lws_system blobs). */
-export const BLOB = {
+export const BLOB = Object.freeze({
   auth: "auth",
   deviceSerial: "device_serial",
   firmwareVersion: "fw_version",
@@ -94,7 +94,7 @@ export const BLOB = {
   /** Client certificate pair N: `client_cert.N` and `client_key.N`. */
   clientCert: (n: number) => `client_cert.${n}`,
   clientKey: (n: number) => `client_key.${n}`,
-} as const;
+} as const);
 
 export interface Host {
   connect(options: ConnectOptions, handlers: StreamHandlers): ByteStream;

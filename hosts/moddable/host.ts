@@ -117,7 +117,7 @@ export class ModdableHost implements Host {
 // Blobs
 
 /** The same limits as hosts/node/blobs.ts: ESP32 NVS, through Preference. */
-export const BLOB_LIMITS = { nameLength: 15, valueBytes: 4000 } as const;
+export const BLOB_LIMITS = Object.freeze({ nameLength: 15, valueBytes: 4000 } as const);
 
 const blobName = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
 

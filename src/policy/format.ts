@@ -38,7 +38,7 @@ export const S_DER = 9;
 export const SECTION_COUNT = 10;
 
 /** Entry size of each fixed-size table section (0: not a table). */
-export const ENTRY_SIZE: readonly number[] = [4, 8, 4, 16, 8, 4, 0, 0, 0, 0];
+export const ENTRY_SIZE: readonly number[] = Object.freeze([4, 8, 4, 16, 8, 4, 0, 0, 0, 0]);
 
 /** Sections addressed by u16 byte offsets (strings, lists, records) can be at most this long. */
 export const MAX_U16_SECTION = 0xfffe;

@@ -26,10 +26,12 @@ export interface KeySpec {
   readonly max?: number;
 }
 
+// The tables here are frozen: on the device they are preloaded into flash
+// (manifest.json), where an object that is never written costs no RAM.
 const k = (name: string, kind: KeyKind, min?: number, max?: number): KeySpec =>
-  min === undefined ? { name, kind } : { name, kind, min, max };
+  Object.freeze(min === undefined ? { name, kind } : { name, kind, min, max });
 
-export const STREAMTYPE_KEYS: readonly KeySpec[] = [
+export const STREAMTYPE_KEYS: readonly KeySpec[] = Object.freeze([
   k("endpoint", "str"),
   k("port", "u16", 1, 65535),
   k("protocol", "protocol"),
@@ -108,7 +110,7 @@ export const STREAMTYPE_KEYS: readonly KeySpec[] = [
   k("mqtt_birth_qos", "u8", 0, 2),
   k("mqtt_birth_retain", "flag"),
   k("aws_iot", "flag"),
-];
+]);
 
 /** Key name → id (its index in STREAMTYPE_KEYS). */
 export const KEY_ID: ReadonlyMap<string, number> =
@@ -125,20 +127,20 @@ export function valueSize(kind: KeyKind): number {
 }
 
 /** Bytes of each key's value, by key id: the reader walks records with it. */
-export const KEY_SIZE: readonly number[] = STREAMTYPE_KEYS.map((k) => valueSize(k.kind));
+export const KEY_SIZE: readonly number[] = Object.freeze(STREAMTYPE_KEYS.map((k) => valueSize(k.kind)));
 
 /** How the reader's accessors group the kinds: a key is read by the accessor of its class. */
 export type KeyClass = "flag" | "str" | "small" | "u32" | "protocol" | "retry" | "store" | "cert" | "auth" | "list";
 
 /** The class of each key, by key id. */
-export const KEY_CLASS: readonly KeyClass[] = STREAMTYPE_KEYS.map((k): KeyClass => {
+export const KEY_CLASS: readonly KeyClass[] = Object.freeze(STREAMTYPE_KEYS.map((k): KeyClass => {
   switch (k.kind) {
     case "u8": case "u16": return "small";
     case "metadata": case "options": case "respmap": return "list";
     default: return k.kind;
   }
-});
+}));
 
 /** Wire protocols by their index in the binary table (lws' order). */
-export const PROTOCOLS = ["h1", "h2", "h3", "ws", "mqtt", "raw"] as const;
+export const PROTOCOLS = Object.freeze(["h1", "h2", "h3", "ws", "mqtt", "raw"] as const);
 export type ProtocolName = (typeof PROTOCOLS)[number];

@@ -206,9 +206,13 @@ export class Policy {
     this.#v = v;
   }
 
-  /** Checks the header and section table; the content is checked as it is read. */
-  static open(data: ArrayBuffer | Uint8Array): Policy {
-    const v = data instanceof Uint8Array ? new DataView(data.buffer, data.byteOffset, data.byteLength) : new DataView(data);
+  /**
+   * Checks the header and section table; the content is checked as it is
+   * read. `data` is read in place: bytes, a view of them, or on the device a
+   * Resource (flash), which Moddable's typings count as an ArrayBufferLike.
+   */
+  static open(data: ArrayBufferLike | ArrayBufferView): Policy {
+    const v = ArrayBuffer.isView(data) ? new DataView(data.buffer, data.byteOffset, data.byteLength) : new DataView(data);
     if (v.byteLength < HEADER_SIZE) fail("truncated", `${v.byteLength} bytes is shorter than the ${HEADER_SIZE}-byte header`);
     if (v.getUint32(H_MAGIC, true) !== MAGIC) fail("bad-magic", "not a compiled policy (bad magic)");
     const version = v.getUint8(H_VERSION);

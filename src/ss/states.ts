@@ -105,3 +105,6 @@ export function isLegalTransition(from: number, to: number): boolean {
   if (isPassThrough(to)) return true;
   return NEXT[from]?.includes(to) ?? false;
 }
+
+// Frozen for the device, where these tables are preloaded into flash (manifest.json).
+for (const table of [State, RxFlag, Ret, NAMES, NEXT, ...NEXT]) Object.freeze(table);

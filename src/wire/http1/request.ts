@@ -21,7 +21,7 @@ export interface Http1Request {
 
 /** Written from host, contentLength and chunked only, so that the framing
  *  always says one thing. */
-const RESERVED = ["host", "content-length", "transfer-encoding"];
+const RESERVED = Object.freeze(["host", "content-length", "transfer-encoding"]);
 
 export function encodeRequestHead(request: Http1Request): Uint8Array {
   const { method, path, host, contentLength } = request;

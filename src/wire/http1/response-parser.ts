@@ -53,7 +53,7 @@ export interface Http1Limits {
   readonly maxChunkLine?: number;
 }
 
-export const DEFAULT_LIMITS = { maxHeadBytes: 8192, maxHeaders: 100, maxChunkLine: 64 } as const;
+export const DEFAULT_LIMITS = Object.freeze({ maxHeadBytes: 8192, maxHeaders: 100, maxChunkLine: 64 } as const);
 
 export interface Http1ParserOptions {
   /** The final head of a response (interim 1xx heads other than 101 are skipped). */
@@ -552,14 +552,19 @@ function parseField(b: Uint8Array, s: number, e: number, code: "bad-header" | "b
   const value = line.slice(colon + 1);
   const badValue = value.search(NOT_FIELD);
   if (badValue >= 0) throw new Http1Error(code, `${byteName(value.charCodeAt(badValue))} in the value of ${what} "${name}"`);
-  return [name, value.replace(OUTER_WHITESPACE, "")];
+  return [name, OWS_TRIMMED.exec(value)![1]!];
 }
 
 /** Not a tchar (RFC 9110 5.6.2), what field names are made of. */
 const NOT_TOKEN = /[^!#$%&'*+.^_`|~0-9A-Za-z-]/;
 /** Field value bytes: HTAB, SP, visible ASCII and obs-text; no other controls, no DEL. */
 const NOT_FIELD = /[^\t\x20-\x7e\x80-\xff]/;
-const OUTER_WHITESPACE = /^[ \t]+|[ \t]+$/g;
+/**
+ * A field value without its leading and trailing SP/HTAB (group 1). Neither
+ * `g` nor `y`: on the device this RegExp is preloaded into flash, where its
+ * lastIndex cannot be written.
+ */
+const OWS_TRIMMED = /^[ \t]*([^]*?)[ \t]*$/;
 
 /** Content-Length, possibly a list ("5, 5") or repeated: every value must agree. */
 function parseContentLength(value: string, previous: number | undefined): number {
