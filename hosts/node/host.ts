@@ -36,16 +36,28 @@ export interface NodeHostOptions {
   readonly blobDir?: string;
   /** Where host.log() goes; default: stderr. */
   readonly log?: (message: string) => void;
+  /**
+   * DNS servers to ask for A records ("address" or "address:port"), as the
+   * device host's `dnsServers`; "localhost" is 127.0.0.1 without asking, as
+   * there. Default: the system's resolver.
+   */
+  readonly dnsServers?: readonly string[];
 }
 
 export class NodeHost implements Host {
   readonly blobs: BlobStore;
   readonly #log: (message: string) => void;
+  /** @internal */
+  readonly resolver: dns.Resolver | undefined;
   #warnedTlsClose = false;
 
   constructor(options: NodeHostOptions = {}) {
     this.blobs = options.blobDir === undefined ? new MemoryBlobStore() : new FileBlobStore(options.blobDir);
     this.#log = options.log ?? ((message) => process.stderr.write(`[node-host] ${message}\n`));
+    if (options.dnsServers !== undefined) {
+      this.resolver = new dns.Resolver();
+      this.resolver.setServers(options.dnsServers);
+    }
   }
 
   connect(options: ConnectOptions, handlers: StreamHandlers): ByteStream {
@@ -152,6 +164,16 @@ class NodeStream implements ByteStream {
       return;
     }
     const start = performance.now();
+    const resolver = this.#host.resolver;
+    if (resolver !== undefined) {
+      if (host === "localhost") return void queueMicrotask(() => this.#connect("127.0.0.1", 0));
+      resolver.resolve4(host, (error, addresses) => {
+        if (this.#phase !== "dns") return;
+        if (error) return this.#fail("dns", `${host}: ${error.code ?? error.message}`);
+        this.#connect(addresses[0]!, performance.now() - start);
+      });
+      return;
+    }
     dns.lookup(host, { all: true }, (error, addresses) => {
       if (this.#phase !== "dns") return;
       if (error) return this.#fail("dns", `${host}: ${error.code ?? error.message}`);

@@ -20,6 +20,7 @@ export const bulkBody = patternBytes(BULK);
  * GET /status/NNN   answers with status NNN, body "status NNN"
  * GET /delay/N      answers "late" after N seconds
  * GET /bulk         BULK bytes of bulkBody, 64 KiB writes, chunked
+ * GET /bytes/N      the first N bytes of bulkBody, with Content-Length
  * POST /echo        echoes the request body
  * GET /close        "bye" with Connection: close
  * GET /busy         503 with Retry-After: 0 every other time, else 200
@@ -49,6 +50,9 @@ export function h1Handler(seen: string[]): http.RequestListener {
         res.end();
       };
       pump();
+    } else if ((m = /^\/bytes\/(\d+)$/.exec(url)) && Number(m[1]) <= BULK) {
+      res.setHeader("content-type", "application/octet-stream");
+      res.end(bulkBody.subarray(0, Number(m[1])));
     } else if (url === "/echo" && req.method === "POST") {
       const parts: Buffer[] = [];
       req.on("data", (d: Buffer) => parts.push(d));

@@ -39,12 +39,14 @@ export interface RunOptions {
   readonly onState?: (state: number, stream: SecureStream) => HandlerReturn | void;
   readonly startTimeout?: boolean;
   readonly blobs?: Record<string, Uint8Array>;
+  /** The host's DNS servers (NodeHostOptions.dnsServers). */
+  readonly dnsServers?: readonly string[];
 }
 
 /** Runs the stream until `until` holds; transitions are checked strictly. */
 export function runStream(policy: Policy, streamtype: string, o: RunOptions): Promise<StreamRecord> {
   const logs: string[] = [];
-  const host = new NodeHost({ log: (m) => logs.push(m) });
+  const host = new NodeHost({ log: (m) => logs.push(m), ...(o.dnsServers ? { dnsServers: o.dnsServers } : {}) });
   for (const [k, v] of Object.entries(o.blobs ?? {})) host.blobs.set(k, v);
   const ss = new SecureStreams(host, policy, { bindings: [h1], strict: true });
   const hash = createHash("sha256");

@@ -1,0 +1,178 @@
+// The firmware in Moddable's own simulator: the example app
+// (hosts/moddable/example) is built with mcconfig for Linux, on the
+// project's manifest.json (the runtime preloaded, the Moddable host), with
+// this test's policy and stream list, and run in mcsim under Xvfb. Its
+// sockets, TLS, DNS resolver and XS engine are Moddable's. It runs each
+// scenario against loopback peers started here; the Node host runs the same
+// scenarios against the same peers, and both must report the same states and
+// the same payload (length and SHA-256).
+//
+// Needs the Moddable SDK (MODDABLE) and Xvfb; skipped without them, a
+// failure under REQUIRE_PEERS=1. The DNS scenarios need port 53 (root).
+
+import { describe, it, before, after, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { testPki, opensslAvailable } from "./support/pki.js";
+import { requirePeer } from "./support/peers.js";
+import { startH1Servers, type H1Servers } from "./support/h1-servers.js";
+import { startDnsServer, type DnsServer } from "./support/dns-server.js";
+import { runStream, compile, type StreamRecord } from "./support/run-stream.js";
+import {
+  moddableSdk, buildApp, runInMcsim, parseExampleTrace, repoRoot, SDK_HINT, type ExampleStreamResult,
+} from "./support/mcsim.js";
+import { compilePolicy } from "../tools/policy/compile.js";
+import { base64Encode } from "../src/util/base64.js";
+
+interface Scenario {
+  readonly stream: string;
+  readonly what: string;
+  readonly send?: number;
+  readonly metadata?: Record<string, string>;
+  /** Resolves a name through the local DNS server. */
+  readonly dns?: boolean;
+}
+
+const DNS_NAME = "ss.mcsim.test";
+
+const SCENARIOS: readonly Scenario[] = [
+  { stream: "get_plain", what: "a GET over plain TCP" },
+  { stream: "post_plain", what: "a POST of 64 KiB with a metadata header, echoed", send: 65536, metadata: { tag: "mcsim" } },
+  { stream: "get_tls", what: "a GET over TLS, verified against the policy's CA" },
+  { stream: "wrong_ca", what: "a TLS server whose chain leads to a CA the policy does not trust" },
+  { stream: "dns_name", what: `a DNS name (${DNS_NAME}), resolved through the host's resolver`, dns: true },
+  { stream: "nxdomain", what: "a name the DNS server does not know (NXDOMAIN)", dns: true },
+  { stream: "download_1m", what: "a 1 MiB download" },
+];
+
+/** The states that end a run, as in ss-sim and the example app. */
+const END_STATES = ["QOS_ACK_REMOTE", "QOS_NACK_REMOTE", "ALL_RETRIES_FAILED", "AUTH_FAILED", "TIMEOUT"];
+const ended = (states: string[]) => END_STATES.includes(states[states.length - 1]!);
+
+function scenarioPolicy(caDer: Uint8Array, servers: H1Servers): object {
+  const { ports } = servers;
+  const get = (port: number, url: string, extra: object = {}) => ({
+    endpoint: "127.0.0.1", port, protocol: "h1", http_method: "GET", http_url: url, retry: "quick", timeout_ms: 20000, ...extra,
+  });
+  const tls = { tls: true, tls_trust_store: "test" };
+  return {
+    retry: [{ quick: { backoff: [50, 100, 200], conceal: 2, jitterpc: 10 } }],
+    certs: [{ test_ca: base64Encode(caDer) }],
+    trust_stores: [{ name: "test", stack: ["test_ca"] }],
+    s: [
+      { get_plain: get(ports.plain, "/status/200") },
+      { post_plain: get(ports.plain, "/echo", { http_method: "POST", metadata: [{ tag: "x-tag:" }] }) },
+      { get_tls: get(ports.tls, "/status/200", tls) },
+      { wrong_ca: get(ports.other, "/status/200", tls) },
+      { dns_name: get(ports.plain, "/status/200", { endpoint: DNS_NAME }) },
+      { nxdomain: get(ports.plain, "/status/200", { endpoint: "nothing.mcsim.test" }) },
+      { download_1m: get(ports.plain, "/bytes/1048576", { timeout_ms: 60000 }) },
+    ],
+  };
+}
+
+const sdk = moddableSdk();
+let servers: H1Servers | undefined;
+let dns: DnsServer | undefined;
+let dnsError: string | undefined;
+let buildLog = "";
+let device: Map<string, ExampleStreamResult> | undefined;
+let deviceLines: string[] = [];
+const node = new Map<string, StreamRecord>();
+
+before(async () => {
+  if (!sdk || !opensslAvailable()) return;
+  const pki = testPki();
+  servers = await startH1Servers(pki);
+  try {
+    dns = await startDnsServer({ [DNS_NAME]: "127.0.0.1" });
+  } catch (error) {
+    dnsError = (error as Error).message;
+  }
+  const json = scenarioPolicy(pki.ca.certDer, servers);
+  const compiled = compilePolicy(JSON.stringify(json));
+  if (!compiled.binary) throw new Error(`scenario policy: ${JSON.stringify(compiled.diagnostics)}`);
+  const scenarios = SCENARIOS.filter((s) => !s.dns || dns);
+
+  const example = path.join(repoRoot, "hosts/moddable/example");
+  const app = await buildApp(sdk, {
+    name: "example",
+    modules: { main: path.join(example, "main"), "example/dns-servers": path.join(example, "dns-sim") },
+    policy: compiled.binary,
+    config: {
+      streams: scenarios.map(({ stream, send, metadata }) => ({ stream, send, metadata })),
+      dns: dns ? [dns.address] : [],
+    },
+  });
+  buildLog = app.log;
+  const run = await runInMcsim(sdk, app.so, { done: (line) => line.startsWith("ss done"), limitMs: 180000 });
+  deviceLines = run.lines;
+  device = parseExampleTrace(run.lines);
+
+  const policy = compile(json);
+  for (const s of scenarios) {
+    node.set(s.stream, await runStream(policy, s.stream, {
+      until: ended, startTimeout: true, limitMs: 70000,
+      ...(s.send !== undefined ? { send: new Uint8Array(s.send).fill(0x61) } : {}),
+      ...(s.metadata ? { metadata: s.metadata } : {}),
+      ...(dns ? { dnsServers: [dns.address] } : {}),
+    }));
+  }
+});
+
+after(() => {
+  servers?.close();
+  dns?.close();
+});
+
+function guard(t: TestContext): boolean {
+  return requirePeer(SDK_HINT, sdk !== undefined, t) && requirePeer("openssl", opensslAvailable(), t);
+}
+
+describe("the example app in mcsim, against the Node host", () => {
+  it("builds with mcconfig: every module type-checks, and xsl finds no unfrozen object in the runtime", (t) => {
+    if (!guard(t)) return;
+    // xsl (the linker that preloads) warns of each preloaded object that is
+    // not frozen and of each module variable that is written at run time.
+    const ours = buildLog.split("\n").filter((l) => l.startsWith("### warning: xs-secure-streams/"));
+    const unfrozen = ours.filter((l) => l.endsWith(": not frozen") && !l.includes("Preference.#cache"));
+    assert.deepEqual(unfrozen, [], "module-level objects of the runtime must be frozen (they are in flash on the device)");
+    // The reader's and CRC's module caches are written at run time on
+    // purpose (docs/footprint.md): no other module variable may be.
+    const written = ours.filter((l) => l.endsWith(": no const"))
+      .filter((l) => !/^### warning: xs-secure-streams\/policy\/(reader|crc): .* (boundsOf|bounds|bytesOf|bytes|cursor|table): no const$/.test(l));
+    assert.deepEqual(written, [], "module variables written at run time");
+    assert.match(buildLog, /# xsl modules/, "the build linked (and preloaded) the modules");
+  });
+
+  for (const s of SCENARIOS) {
+    it(`${s.stream}: ${s.what}: the same states and payload as on Node`, (t) => {
+      if (!guard(t)) return;
+      if (s.dns && !requirePeer(`a DNS server on 127.x.y.z:53 (${dnsError})`, dns !== undefined, t)) return;
+      const d = device?.get(s.stream);
+      const n = node.get(s.stream);
+      assert.ok(d, `mcsim reported nothing for ${s.stream}; it traced:\n${deviceLines.join("\n")}`);
+      assert.ok(n);
+      assert.deepEqual(d.states, n.states, `states in mcsim vs on Node; mcsim traced:\n${deviceLines.join("\n")}`);
+      assert.equal(d.rxBytes, n.rxBytes, "payload bytes");
+      assert.equal(d.sha256, n.sha256, "payload SHA-256");
+      t.diagnostic(`${n.states.join(" ")}; ${n.rxBytes} bytes`);
+    });
+  }
+
+  it("the scenarios mean what they say", (t) => {
+    if (!guard(t)) return;
+    const states = (name: string) => node.get(name)?.states ?? [];
+    assert.equal(states("get_plain").at(-1), "QOS_ACK_REMOTE");
+    assert.equal(node.get("post_plain")?.rxBytes, 65536);
+    assert.equal(states("get_tls").at(-1), "QOS_ACK_REMOTE");
+    assert.equal(states("wrong_ca").at(-1), "ALL_RETRIES_FAILED");
+    assert.ok(!states("wrong_ca").includes("CONNECTED"));
+    assert.equal(node.get("download_1m")?.rxBytes, 1048576);
+    if (dns) {
+      assert.equal(states("dns_name").at(-1), "QOS_ACK_REMOTE");
+      assert.equal(states("nxdomain").at(-1), "ALL_RETRIES_FAILED");
+      assert.ok(dns.queries.includes(`${DNS_NAME} A?`), dns.queries.join(", "));
+    }
+  });
+});
