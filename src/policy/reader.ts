@@ -221,6 +221,7 @@ export class Policy {
     if (length < HEADER_SIZE || length > v.byteLength) fail("bad-length", `length ${length} does not fit the ${v.byteLength} bytes given`);
     const p = length === v.byteLength ? v : new DataView(v.buffer, v.byteOffset, length);
     const b = layout(p);
+    byteView(p); // made with the bounds, so that it is the policy's cost and not its first reader's
     if (b[S_DER]! > length) fail("bad-section", "the sections run past the end of the policy");
     if (b[S_LISTS]! - b[S_STRINGS]! > MAX_U16_SECTION || b[S_RECORDS]! - b[S_LISTS]! > MAX_U16_SECTION || b[S_DER]! - b[S_RECORDS]! > MAX_U16_SECTION) {
       fail("bad-section", "a section is over the 65534-byte limit");

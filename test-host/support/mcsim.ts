@@ -49,6 +49,8 @@ export interface AppSpec {
   readonly config?: object;
   /** An instrumented build (mcconfig -i): XS keeps its stack high-water mark. */
   readonly instrument?: boolean;
+  /** XS machine sizes (the manifest's "creation"), over the project's. */
+  readonly creation?: object;
 }
 
 export interface BuiltApp {
@@ -70,6 +72,7 @@ export async function buildApp(sdk: ModdableSdk, spec: AppSpec): Promise<BuiltAp
     preload: spec.preload ?? [],
     data: { "*": path.join(dir, "policy") },
     config: spec.config ?? {},
+    ...(spec.creation ? { creation: spec.creation } : {}),
   };
   writeIfChanged(path.join(dir, "manifest.json"), new TextEncoder().encode(JSON.stringify(manifest, null, 2)));
   const args = ["-m", "-p", "lin", ...(spec.instrument ? ["-i"] : []), "-o", out, path.join(dir, "manifest.json")];
