@@ -1,6 +1,8 @@
-// The Moddable host (hosts/moddable) cannot run here (there's no Moddable SDK
-// or device), so this type-check against @moddable/typings is the only check
-// of it. hosts/moddable/tsconfig.json says what gets checked, and how.
+// The Moddable host (hosts/moddable) type-checked against the npm package
+// @moddable/typings, with or without the Moddable SDK: with it (MODDABLE),
+// mcsim.test.ts also builds it with mcconfig, whose tsc checks it against
+// the SDK's own typings, and runs it. hosts/moddable/tsconfig.json says what
+// gets checked here, and how.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -1,8 +1,8 @@
 // The Moddable host: the Host contract (src/host.ts) on the device (ESP32)
 // and in Moddable's simulator, over the ECMA-419 TCP and TLS sockets, the
 // ECMA-419 UDP DNS resolver, Timer, Time and Preference. mcconfig builds it
-// from ./manifest.json; on the desktop it is only type-checked
-// (./tsconfig.json), never run. README.md lists what the device can't do.
+// from ./manifest.json; the simulator tests run it in mcsim
+// (test-host/mcsim.test.ts). README.md lists what the device can't do.
 //
 // One module on purpose. It imports nothing but types from src/, so its
 // module name in the manifest is free: XS resolves a relative import against

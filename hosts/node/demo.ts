@@ -1,6 +1,8 @@
 // `npm start`: the simulator demo, offline. Starts the local servers the demo
 // policy names (http on 127.0.0.1:7681, https on :7682 with the demo CA),
 // then runs each demo stream as the device would and narrates it.
+// `npm start -- --serve`: only the servers, until Ctrl-C, for the device
+// example in Moddable's simulator (hosts/moddable/README.md).
 
 import http from "node:http";
 import https from "node:https";
@@ -49,6 +51,11 @@ async function main(): Promise<number> {
   try {
     await listen(plain, 7681);
     await listen(secure, 7682);
+    if (process.argv.includes("--serve")) {
+      process.stdout.write("demo servers on http://127.0.0.1:7681 and https://127.0.0.1:7682; Ctrl-C to stop\n");
+      await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
+      return 0;
+    }
     let failures = 0;
     for (const step of STEPS) {
       process.stdout.write(`\n== ${step.stream}: ${step.what}\n`);
