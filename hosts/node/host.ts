@@ -53,11 +53,11 @@ export class NodeHost implements Host {
   }
 
   setTimer(ms: number, callback: () => void): TimerId {
-    return setTimeout(callback, ms);
+    return new LongTimer(ms, callback);
   }
 
   clearTimer(id: TimerId): void {
-    clearTimeout(id as ReturnType<typeof setTimeout>);
+    if (id instanceof LongTimer) id.clear();
   }
 
   now(): number {
@@ -86,6 +86,28 @@ export class NodeHost implements Host {
 }
 
 const randomWord = new Uint32Array(1);
+
+/** Longest delay setTimeout takes; a longer one fires after 1 ms (Node's TimeoutOverflowWarning). */
+const MAX_SET_TIMEOUT = 2 ** 31 - 1;
+
+/** A timer of any u32 delay (the host contract's): longer ones are set in steps setTimeout takes. */
+class LongTimer {
+  #timeout: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(ms: number, callback: () => void) {
+    const due = performance.now() + Math.max(0, ms);
+    const arm = () => {
+      const left = due - performance.now();
+      if (left > MAX_SET_TIMEOUT) this.#timeout = setTimeout(arm, MAX_SET_TIMEOUT);
+      else this.#timeout = setTimeout(callback, Math.max(0, left));
+    };
+    arm();
+  }
+
+  clear(): void {
+    clearTimeout(this.#timeout);
+  }
+}
 
 // ---------------------------------------------------------------------------
 // One connection
