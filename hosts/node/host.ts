@@ -7,8 +7,9 @@
 // verified against the policy's CAs only (never Node's or the system's root
 // store, even when the list is empty), and a client key the device could not
 // use (not RSA PKCS#8 DER) fails here as it would there. Blob names and sizes
-// are held to the device's NVS limits. There is no option that relaxes any of
-// this.
+// are held to the device's NVS limits. The chain the server sends is also
+// checked by the device's own rules (device-chain.ts), after Node's checks.
+// There is no option that relaxes any of this.
 
 import { getRandomValues } from "node:crypto";
 import dns from "node:dns";
@@ -29,7 +30,7 @@ import type {
 } from "../../src/host.js";
 import { FileBlobStore, MemoryBlobStore } from "./blobs.js";
 import { classifySocketError } from "./errors.js";
-import { HandshakeProbe, HostFailure, tlsConnectOptions } from "./tls.js";
+import { deviceRefusal, HandshakeProbe, HostFailure, tlsConnectOptions } from "./tls.js";
 
 export interface NodeHostOptions {
   /** Keep blobs as files in this directory (created if missing); default: in memory. */
@@ -219,11 +220,10 @@ class NodeStream implements ByteStream {
       // rejectUnauthorized already refused an unverified peer; this guards
       // the promise that nothing ever connects unverified.
       if (!socket.authorized) return this.#fail("tls-untrusted", `${this.#where}: ${socket.authorizationError}`);
-      const sent = probe.serverCertificates;
-      if (sent !== undefined && sent < 2) {
-        return this.#fail("tls-untrusted", `${this.#where}: the server sent ${sent} certificate${sent === 1 ? "" : "s"}; ` +
-          `the device's TLS verifies only a chain the server sends (leaf + CA), so it would refuse this server`);
-      }
+      // Node completes the chain from the trust store; the device verifies
+      // only what the server sent, by its own rules.
+      const refusal = deviceRefusal(probe, this.#options.tls!, this.#options.host);
+      if (refusal !== undefined) return this.#fail(refusal.kind, `${this.#where}: ${refusal.message}`);
       this.#opened(socket, { ...timings, tlsMs: performance.now() - start }, socket.alpnProtocol || undefined);
     });
   }
