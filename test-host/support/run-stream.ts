@@ -72,7 +72,9 @@ export function runStream(policy: Policy, streamtype: string, o: RunOptions): Pr
   return new Promise((resolve, reject) => {
     let done = false;
     let destroying = false;
+    let failure: Error | undefined;
     const end = (error?: Error) => {
+      failure ??= error; // an error wins, even after `until` held
       if (done) return;
       done = true;
       clearTimeout(limit);
@@ -81,7 +83,7 @@ export function runStream(policy: Policy, streamtype: string, o: RunOptions): Pr
         destroying = true;
         stream.destroy();
         record.sha256 = hash.digest("hex");
-        if (error) reject(error);
+        if (failure) reject(failure);
         else resolve(record);
       });
     };
