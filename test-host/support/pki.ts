@@ -1,7 +1,7 @@
 // Test certificates, made with the `openssl` CLI (Debian package openssl)
 // into a temporary directory once per process. Every server certificate is
 // served with its CA (leaf + CA chain), because the device's TLS rejects a
-// leaf-only chain (see ../shared/reference/moddable.md, "Observed behaviour").
+// leaf-only chain.
 
 import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
