@@ -1,15 +1,15 @@
 // The Node host: the Host contract (src/host.ts) over node:dns, node:net and
 // node:tls, for the desktop simulator and the tests.
 //
-// It must not be kinder than the device (../shared/ARCHITECTURE.md, "Device
-// facts"): TLS is offered exactly as Moddable's own TLS stack offers it (TLS
-// 1.2 only, its cipher suites, curve and signature algorithms), the server is
-// verified against the policy's CAs only (never Node's or the system's root
-// store, even when the list is empty), and a client key the device could not
-// use (not RSA PKCS#8 DER) fails here as it would there. Blob names and sizes
-// are held to the device's NVS limits. The chain the server sends is also
-// checked by the device's own rules (device-chain.ts), after Node's checks.
-// There is no option that relaxes any of this.
+// It must not be kinder than the device: TLS is offered exactly as Moddable's
+// own TLS stack offers it (TLS 1.2 only, its cipher suites, curve and
+// signature algorithms), the server is verified against the policy's CAs only
+// (never Node's or the system's root store, even when the list is empty), and
+// a client key the device could not use (not RSA PKCS#8 DER) fails here as it
+// would there. Blob names and sizes are held to the device's NVS limits. The
+// chain the server sends is also checked by the device's own rules
+// (device-chain.ts), after Node's checks. There is no option that relaxes any
+// of this.
 
 import { getRandomValues } from "node:crypto";
 import dns from "node:dns";
