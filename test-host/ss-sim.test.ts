@@ -48,7 +48,7 @@ const lastLine = (text: string): string => text.trimEnd().split("\n").at(-1)!;
 
 test("exit 0 on QOS_ACK_REMOTE, 1 on QOS_NACK_REMOTE", async (t) => {
   const server = http.createServer((req, res) => {
-    res.statusCode = req.url === "/x" ? 200 : 503;
+    res.statusCode = req.url === "/x" ? 200 : 404;
     res.end("hello");
   });
   t.after(() => server.close());
@@ -66,19 +66,24 @@ test("exit 0 on QOS_ACK_REMOTE, 1 on QOS_NACK_REMOTE", async (t) => {
 
 test("a response cut off mid-body ends with a failure and exit 1, never 13 or a hang", async (t) => {
   // A raw server: an http/1.1 head announcing 100 bytes, 10 of them, then FIN.
+  let connections = 0;
   const server = net.createServer((socket) => {
+    connections++;
     socket.once("data", () => socket.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"));
   });
   t.after(() => server.close());
   const port = await listen(server);
-  // opportunistic without timeout_ms: no retry and no timer once the connection
-  // is gone, so unless the runtime reports a result, nothing is left to wait for
-  const r = await sim("--policy", policyFile("cut.json", port, { opportunistic: true }), "--stream", "t");
-  assert.equal(r.signal, null, `ss-sim hung\n${r.stdout}`);
-  assert.equal(r.status, 1, r.stdout + r.stderr);
-  assert.match(r.stdout, /\] (QOS_NACK_REMOTE|ALL_RETRIES_FAILED|no result: the stream stopped at \w+ with nothing left to wait for)\n/);
-  assert.doesNotMatch(r.stdout, /QOS_ACK_REMOTE/);
-  assert.match(lastLine(r.stdout), /failed: received 10 bytes, sent 0$/);
+  // opportunistic: not retried; otherwise retried until the policy gives up (conceal 1: two connections)
+  for (const [name, extra, expected] of [["cut.json", { opportunistic: true }, 1], ["cut-retried.json", {}, 2]] as const) {
+    connections = 0;
+    const r = await sim("--policy", policyFile(name, port, extra), "--stream", "t");
+    assert.equal(r.signal, null, `ss-sim hung\n${r.stdout}`);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /\] ALL_RETRIES_FAILED\n/);
+    assert.doesNotMatch(r.stdout, /QOS_ACK_REMOTE/);
+    assert.match(lastLine(r.stdout), new RegExp(`failed: received ${10 * expected} bytes, sent 0$`));
+    assert.equal(connections, expected);
+  }
 });
 
 test("a damaged compiled policy: its file name and the reason, exit 3, no usage text", async () => {
