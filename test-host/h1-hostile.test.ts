@@ -137,16 +137,16 @@ both("a POST that reached the server is never replayed when the connection then 
 
 // ---- 2. every failure counts: no retry storms ----
 
-const FAILURES: [string, Behaviour][] = [
-  ["503 with Retry-After: 0", (_r, s) => s.write(response("503 Service Unavailable", "busy", ["Retry-After: 0"]))],
-  ["429 with Retry-After: 0", (_r, s) => s.write(response("429 Too Many Requests", "slow down", ["Retry-After: 0"]))],
-  ["a head, then a close mid-body", (_r, s) => s.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")],
-  ["a reset after the request (GET: sent again)", (_r, s) => reset(s)],
-  ["a close before the response head is complete", (_r, s) => s.end("HTTP/1.1 200 OK\r\nContent-Le")],
-  ["garbage for a response", (_r, s) => s.write("SSH-2.0-OpenSSH_9.2\r\n\r\n")],
+const FAILURES: [string, Behaviour, string][] = [
+  ["503 with Retry-After: 0", (_r, s) => s.write(response("503 Service Unavailable", "busy", ["Retry-After: 0"])), "HTTP 503"],
+  ["429 with Retry-After: 0", (_r, s) => s.write(response("429 Too Many Requests", "slow down", ["Retry-After: 0"])), "HTTP 429"],
+  ["a head, then a close mid-body", (_r, s) => s.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b"), "connection closed mid-response"],
+  ["a reset after the request (GET: sent again)", (_r, s) => reset(s), "reset"],
+  ["a close before the response head is complete", (_r, s) => s.end("HTTP/1.1 200 OK\r\nContent-Le"), "the server closed the connection before the response head"],
+  ["garbage for a response", (_r, s) => s.write("SSH-2.0-OpenSSH_9.2\r\n\r\n"), "malformed response"],
 ];
 
-for (const [what, behaviour] of FAILURES) {
+for (const [what, behaviour, why] of FAILURES) {
   both(`${what}: conceal + 1 connections, then ALL_RETRIES_FAILED, and no QOS result`, async (run) => {
     const server = await serve(behaviour);
     const o = await run(policyFor(server, { http_url: "/x" }), { until: has("ALL_RETRIES_FAILED") });
@@ -154,6 +154,7 @@ for (const [what, behaviour] of FAILURES) {
     assert.equal(o.states.filter((s) => s === "CONNECTING").length, 3);
     assert.ok(!o.states.some((s) => s.startsWith("QOS_")), o.states.join(" "));
     assert.equal(o.timersPending, 0);
+    assert.equal(o.logs.filter((l) => l.includes(why)).length, 3, `each attempt's end is logged with its reason:\n${o.logs.join("\n")}`);
   });
 }
 
@@ -318,4 +319,14 @@ both("a redirect whose authority carries userinfo is not followed", async (run) 
   assert.deepEqual(o.states, ["CREATING", "POLL", "CONNECTING", "CONNECTED", "QOS_NACK_REMOTE"]);
   assert.equal(server.requests.length, 1);
   logged(o, "not followed: it carries userinfo");
+});
+
+// ---- 8. delays past setTimeout's 2^31 - 1 ms ----
+
+both("timeout_ms of 2^32 - 1 ms does not fire at once: the response still arrives first", async (run) => {
+  const server = await serve((_r, s) => void setTimeout(() => s.write(response("200 OK", "late but fine")), 150));
+  const o = await run(policyFor(server, { http_url: "/x", timeout_ms: 4294967295 }), {
+    startTimeout: true, until: (s) => s.includes("QOS_ACK_REMOTE") || s.includes("TIMEOUT"),
+  });
+  assert.deepEqual(o.states, OK);
 });

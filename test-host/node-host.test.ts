@@ -689,3 +689,14 @@ function blobContract(store: MemoryBlobStore | FileBlobStore): void {
   }
   assert.throws(() => store.set(BLOB.auth, new Uint8Array(BLOB_LIMITS.valueBytes + 1)), /at most 4000/);
 }
+
+test("timers take any u32 delay: one past setTimeout's 2^31 - 1 ms limit does not fire early, and clears", async () => {
+  const host = new NodeHost({ log: () => {} });
+  const fired: string[] = [];
+  const long = host.setTimer(2 ** 32 - 1, () => fired.push("long"));
+  const past = host.setTimer(2 ** 31 + 10, () => fired.push("past 2^31"));
+  await new Promise<void>((resolve) => host.setTimer(30, () => resolve()));
+  assert.deepEqual(fired, [], "nothing of days fired before a 30 ms timer");
+  host.clearTimer(long);
+  host.clearTimer(past);
+});

@@ -402,7 +402,7 @@ class Semantics {
     }
     const endpoint = input.endpoint;
     if (typeof endpoint === "string" && /[^A-Za-z0-9.:-]/.test(endpoint.replace(/\$\{[^}]*\}/g, ""))) {
-      this.error(at("endpoint"), `expected a host name or an IP address (with \${metadata} parts), got ${shown(endpoint)}`);
+      this.error(at("endpoint"), `expected a host name (an international one in its xn-- form) or an IP address, with \${metadata} parts, got ${shown(endpoint)}`);
     }
     const header = (value: unknown, pointer: string) => {
       if (typeof value !== "string" || value === "") return;
