@@ -103,6 +103,14 @@ for (const [what, url, bytes, result] of STRAY) {
   }
 }
 
+both("requestTx() again from CONNECTED, with the transaction already pending, sends one request", async (run) => {
+  const server = await serve((_r, socket) => socket.write(response("200 OK", "ok")));
+  const o = await run(policyFor(server, { http_url: "/once" }), { requestTxOn: "CONNECTED", until: has("QOS_ACK_REMOTE") });
+  assert.deepEqual(o.states, OK);
+  assert.equal(o.timersPending, 0);
+  assert.equal(server.requests.length, 1);
+});
+
 both("a reset of the idle kept-alive connection after a 200 is not a failure: nothing is sent again", async (run) => {
   const server = await serve((_r, socket) => {
     socket.write(response("200 OK", "ok"));

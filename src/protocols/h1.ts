@@ -149,11 +149,8 @@ class H1Connection implements Connection {
     if (this.#phase === "closed") return;
     this.#phase = "idle";
     // once per stream link: a redirect's new connection reports nothing again
-    if (!this.#link.connected(info) || this.#phase !== "idle") return;
-    const prepared = this.#prepared;
-    this.#prepared = undefined;
-    if (prepared) this.#begin(prepared);
-    else if (this.#link.pending) this.#startTransaction();
+    // (the CONNECTED handler may have started the transaction itself, with requestTx())
+    if (this.#link.connected(info) && this.#phase === "idle") this.#startTransaction();
   }
 
   #newParser(): Http1ResponseParser {
@@ -166,8 +163,10 @@ class H1Connection implements Connection {
 
   // ---- request ----
 
+  /** Sends the request made before the connection was up, else a new one if the stream has a transaction pending. */
   #startTransaction(): void {
-    const request = this.#newTransaction();
+    const request = this.#prepared ?? (this.#link.pending ? this.#newTransaction() : undefined);
+    this.#prepared = undefined;
     if (request) this.#begin(request);
   }
 
@@ -373,12 +372,9 @@ class H1Connection implements Connection {
       }
     }
     if (this.#phase !== "complete" || this.#stream !== stream) return;
-    // nothing stray came with the response: the next request may go
+    // nothing stray came with the response: the next request (or redirect hop) may go
     this.#phase = "idle";
-    const prepared = this.#prepared;
-    this.#prepared = undefined;
-    if (prepared) this.#begin(prepared);
-    else if (this.#link.pending) this.#startTransaction();
+    this.#startTransaction();
   }
 
   #onHead(head: Http1Head): void {

@@ -32,6 +32,8 @@ export interface ScenarioOptions {
   readonly reentrantTx?: number;
   /** onTx gives the whole body at once, whatever maxLength says (an app bug the runtime must catch). */
   readonly txWhole?: boolean;
+  /** The app calls requestTx() again at this state (its lws name). */
+  readonly requestTxOn?: string;
   /** Ask for another transaction from QOS_ACK_REMOTE until this many have finished (default 1). */
   readonly transactions?: number;
 }
@@ -69,6 +71,7 @@ export function scenarioHandlers(
     onState: (state, _ack, stream) => {
       if (o.throwOn === stateName(state)) throw new Error(`scenario: onState(${o.throwOn}) throws`);
       const ret = onState(state, stream);
+      if (o.requestTxOn === stateName(state)) stream.requestTx();
       if (state === State.QOS_ACK_REMOTE && ++finished < (o.transactions ?? 1)) stream.requestTx();
       return ret;
     },
