@@ -244,7 +244,7 @@ class H1Connection implements Connection {
     }
   }
 
-  /** The request is out: the response head must start arriving within the context's responseTimeoutMs. */
+  /** The request is out: its whole response head must arrive within the context's responseTimeoutMs. */
   #awaitResponse(): void {
     this.#phase = "waiting";
     const ms = this.#link.responseTimeoutMs;
