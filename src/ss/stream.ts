@@ -254,8 +254,8 @@ export class SecureStream {
     const p = this.#policy;
     const template = p.string("endpoint") ?? "";
     const host = this.#expand(template);
-    // captured response headers reach metadata too: a server never names an endpoint
-    if (NOT_HOST_NAME.test(host) && host !== template) throw new SSError("bad-metadata", `endpoint "${host}" is not a host name`);
+    // metadata is checked when it is set or captured; this stands behind it: a server never names an endpoint
+    if (host !== template && NOT_HOST_NAME.test(host)) throw new SSError("bad-metadata", `endpoint "${host}" is not a host name`);
     if (!host) throw new SSError("bad-policy", `the endpoint "${template}" is empty: set the metadata it names`);
     const port = p.number("port");
     if (!port) throw new SSError("bad-policy", "the policy gives no port");
