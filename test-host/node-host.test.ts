@@ -343,6 +343,21 @@ test("TLS by name: host localhost, serverName localhost", limit, async (t) => {
   assert.equal(r.text, "hellobye");
 });
 
+test("TLS: leaf + intermediate + root, the root trusted → connected", limit, async (t) => {
+  const pki = pkiOrSkip(t);
+  if (!pki) return;
+  const port = await listen(t, tlsServer(pki, { cert: pki.viaIntermediate.chainPem }));
+  assert.equal((await outcome({ host: "127.0.0.1", port, tls: tlsTo(pki) }, chat)).text, "hellobye");
+});
+
+test("TLS: the trust store's CAs are tried in turn, as on the device: [unrelated CA, CA] → connected", limit, async (t) => {
+  const pki = pkiOrSkip(t);
+  if (!pki) return;
+  const port = await listen(t, tlsServer(pki));
+  const tls = tlsTo(pki, { ca: [pki.otherCa.certDer, pki.ca.certDer] });
+  assert.equal((await outcome({ host: "127.0.0.1", port, tls }, chat)).text, "hellobye");
+});
+
 test("TLS: a server that insists on ECDHE-RSA-AES128-GCM-SHA256 (the device's AEAD suite) works", limit, async (t) => {
   const pki = pkiOrSkip(t);
   if (!pki) return;
@@ -378,7 +393,48 @@ test("tls-untrusted: a leaf-only chain, which the device cannot verify", limit, 
   const pki = pkiOrSkip(t);
   if (!pki) return;
   const port = await listen(t, tlsServer(pki, { cert: pki.server.certPem }));
-  await expectError({ host: "127.0.0.1", port, tls: tlsTo(pki) }, "tls-untrusted", /sent 1 certificate.*leaf \+ CA/);
+  await expectError({ host: "127.0.0.1", port, tls: tlsTo(pki) }, "tls-untrusted",
+    /subjectAltName match failed for localhost.*sent 1 certificate, its leaf alone.*leaf \+ CA/);
+});
+
+// Node completes the chain from its `ca` list and ignores the stray CA; the
+// device verifies the chain it is sent, which leads nowhere it trusts.
+test("tls-untrusted: leaf + an unrelated CA, although the leaf's own CA is trusted", limit, async (t) => {
+  const pki = pkiOrSkip(t);
+  if (!pki) return;
+  const port = await listen(t, tlsServer(pki, { cert: pki.server.certPem + pki.otherCa.certPem }));
+  await expectError({ host: "127.0.0.1", port, tls: tlsTo(pki) }, "tls-untrusted",
+    /CN=localhost → CN=Unrelated Test CA\) does not lead to CA CN=XS Secure Streams Test CA \("certificate: auth err"\)/);
+});
+
+test("tls: a CA without an Authority Key Identifier (the device fails with \"invalid buffer\")", limit, async (t) => {
+  const pki = pkiOrSkip(t);
+  if (!pki) return;
+  const port = await listen(t, tlsServer(pki, { cert: pki.noAkiServer.chainPem }));
+  const tls = tlsTo(pki, { ca: [pki.noAkiCa.certDer] });
+  await expectError({ host: "127.0.0.1", port, tls }, "tls",
+    /"invalid buffer": certificate 2 the server sent \(CN=Test CA without AKI\) has no Authority Key Identifier/);
+  // The device throws on the first CA it tries: no other CA is tried after it.
+  await expectError({ host: "127.0.0.1", port, tls: { ...tls, ca: [pki.noAkiCa.certDer, pki.ca.certDer] } }, "tls", /invalid buffer/);
+});
+
+test("tls: a server certificate signed with RSA-PSS, which the device cannot check", limit, async (t) => {
+  const pki = pkiOrSkip(t);
+  if (!pki) return;
+  const port = await listen(t, tlsServer(pki, { cert: pki.pssServer.chainPem }));
+  await expectError({ host: "127.0.0.1", port, tls: tlsTo(pki) }, "tls", /"Cert: unsupported algorithm: 1,2,840,113549,1,1,10"/);
+});
+
+// The device parses each handshake message from one record: a chain of
+// about 20 KiB fails there, one of about 15 KiB still works.
+test("tls: a Certificate message split across TLS records (a chain over 16 KiB)", limit, async (t) => {
+  const pki = pkiOrSkip(t);
+  if (!pki) return;
+  const port = await listen(t, tlsServer(pki, { cert: pki.server.chainPem + pki.otherCa.certPem.repeat(24) }));
+  await expectError({ host: "127.0.0.1", port, tls: tlsTo(pki) }, "tls",
+    /Certificate message \(\d+ bytes\) does not fit in one TLS record.*empty Error/);
+  const near = await listen(t, tlsServer(pki, { cert: pki.server.chainPem + pki.otherCa.certPem.repeat(16) }));
+  assert.equal((await outcome({ host: "127.0.0.1", port: near, tls: tlsTo(pki) }, chat)).text, "hellobye");
 });
 
 test("tls-hostname: the certificate names another host", limit, async (t) => {
@@ -633,3 +689,14 @@ function blobContract(store: MemoryBlobStore | FileBlobStore): void {
   }
   assert.throws(() => store.set(BLOB.auth, new Uint8Array(BLOB_LIMITS.valueBytes + 1)), /at most 4000/);
 }
+
+test("timers take any u32 delay: one past setTimeout's 2^31 - 1 ms limit does not fire early, and clears", async () => {
+  const host = new NodeHost({ log: () => {} });
+  const fired: string[] = [];
+  const long = host.setTimer(2 ** 32 - 1, () => fired.push("long"));
+  const past = host.setTimer(2 ** 31 + 10, () => fired.push("past 2^31"));
+  await new Promise<void>((resolve) => host.setTimer(30, () => resolve()));
+  assert.deepEqual(fired, [], "nothing of days fired before a 30 ms timer");
+  host.clearTimer(long);
+  host.clearTimer(past);
+});

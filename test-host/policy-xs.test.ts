@@ -1,5 +1,5 @@
 // The policy reader on the real XS engine (hosts/xsnap): it reads every
-// corpus policy exactly as Node does, survives the same 20,000 mutants with
+// policy (the repository's, and the lws corpus when present) exactly as Node does, survives the same 20,000 mutants with
 // the same outcomes, and hands out certificates as views, not copies.
 //
 // Takes ~25 s on 2 cores, nearly all of it the XS half of the fuzz (run as
@@ -10,7 +10,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { corpusPolicies } from "./support/corpus.js";
+import { corpusPolicies, corpusPresent, repoPolicies, requireCorpus } from "./support/corpus.js";
 import { compilePolicy } from "../tools/policy/compile.js";
 import { base64Encode } from "../src/util/base64.js";
 import { fuzzPolicies, mergeReports, featurePolicy, type FuzzReport } from "./support/policy-fuzz.js";
@@ -28,10 +28,11 @@ const XS_WORKERS = 2;
 /** Per crank; a chunk of FUZZ_CHUNK mutants takes ~0.3e9 (see the diagnostics). */
 const METERING_LIMIT = 1e9;
 
-const sources = corpusPolicies();
-// Plus a policy with what the corpus lacks (metrics, options, server certs, non-ASCII names...).
-const corpusCert = (JSON.parse(sources.find((c) => c.file.includes("stress"))!.text) as { certs: Record<string, string>[] }).certs[0]!;
-sources.push({ file: "(featurePolicy)", text: featurePolicy(Object.values(corpusCert)[0]!) });
+// The repository's policies, the lws corpus when present, and a policy with what
+// those lack (metrics, options, server certs, non-ASCII names...).
+const sources = [...repoPolicies(), ...(corpusPresent() ? corpusPolicies() : [])];
+const demoCert = (JSON.parse(sources[0]!.text) as { certs: Record<string, string>[] }).certs[0]!;
+sources.push({ file: "(featurePolicy)", text: featurePolicy(Object.values(demoCert)[0]!) });
 const corpus = sources.map(({ file, text }) => {
   const r = compilePolicy(text);
   assert.ok(r.binary, `${file} compiles: ${JSON.stringify(r.diagnostics)}`);
@@ -46,7 +47,11 @@ const bundle = (): Promise<string> => (bundled ??= bundleForXS(entry, { globalNa
 const binsScript = (): string =>
   `globalThis.bins = ${JSON.stringify(binaries.map((b) => base64Encode(b)))}.map((s) => lib.base64Decode(s));`;
 
-test("XS reads every corpus policy (and featurePolicy) exactly as Node does", async () => {
+test("the lws corpus is among the policies read", (t) => {
+  if (requireCorpus(t)) assert.ok(sources.length > 18);
+});
+
+test("XS reads every policy (repository, corpus, featurePolicy) exactly as Node does", async () => {
   const onNode = binaries.map((b) => readPolicy(b));
   const { messages } = await runInXS([await bundle(), binsScript(), `for (const b of bins) send(JSON.stringify(lib.readPolicy(b)));`]);
   assert.equal(messages.length, corpus.length);
@@ -109,7 +114,7 @@ test("fuzz: 20,000 mutants, only PolicyErrors, and XS agrees with Node", { timeo
 
 test("XS: Cert.der is a view into the policy bytes, not a copy", async () => {
   // a policy with certificates in trust stores, placed at an odd offset inside a larger buffer
-  const i = corpus.findIndex((c) => c.file.includes("staticpolicy"));
+  const i = corpus.findIndex((c) => c.file === "policies/demo.json");
   assert.ok(i >= 0);
   const { messages } = await runInXS([await bundle(), binsScript(), `
     const src = bins[${i}];

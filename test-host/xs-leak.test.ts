@@ -6,9 +6,9 @@
 //
 // Each cycle creates a stream and asks for a transaction (requestTx), which
 // connects; the stream is then destroyed at one of three points, in turn:
-// while CONNECTING (the socket still opening), from CONNECTED (response head
-// in: DESTROY_ME), or from a 0 ms timer after QOS_ACK_REMOTE (the connection
-// kept alive). Cycles run in batches of 20 concurrent streams, each batch
+// while CONNECTING (the socket still opening), from onRx (the response body
+// arriving: DESTROY_ME), or from a 0 ms timer after QOS_ACK_REMOTE (the
+// connection kept alive). Cycles run in batches of 20 concurrent streams, each batch
 // started by one message crank (xs-footprint-harness.ts); the heap is read
 // after gc() before and after, with messages rather than evaluated scripts
 // (xsnap keeps a slot for every script it evaluates).

@@ -1,14 +1,15 @@
 // The Node host: the Host contract (src/host.ts) over node:dns, node:net and
 // node:tls, for the desktop simulator and the tests.
 //
-// It must not be kinder than the device (../shared/ARCHITECTURE.md, "Device
-// facts"): TLS is offered exactly as Moddable's own TLS stack offers it (TLS
-// 1.2 only, its cipher suites, curve and signature algorithms), the server is
-// verified against the policy's CAs only (never Node's or the system's root
-// store, even when the list is empty), and a client key the device could not
-// use (not RSA PKCS#8 DER) fails here as it would there. Blob names and sizes
-// are held to the device's NVS limits. There is no option that relaxes any of
-// this.
+// It must not be kinder than the device: TLS is offered exactly as Moddable's
+// own TLS stack offers it (TLS 1.2 only, its cipher suites, curve and
+// signature algorithms), the server is verified against the policy's CAs only
+// (never Node's or the system's root store, even when the list is empty), and
+// a client key the device could not use (not RSA PKCS#8 DER) fails here as it
+// would there. Blob names and sizes are held to the device's NVS limits. The
+// chain the server sends is also checked by the device's own rules
+// (device-chain.ts), after Node's checks. There is no option that relaxes any
+// of this.
 
 import { getRandomValues } from "node:crypto";
 import dns from "node:dns";
@@ -29,7 +30,7 @@ import type {
 } from "../../src/host.js";
 import { FileBlobStore, MemoryBlobStore } from "./blobs.js";
 import { classifySocketError } from "./errors.js";
-import { HandshakeProbe, HostFailure, tlsConnectOptions } from "./tls.js";
+import { deviceRefusal, HandshakeProbe, HostFailure, tlsConnectOptions } from "./tls.js";
 
 export interface NodeHostOptions {
   /** Keep blobs as files in this directory (created if missing); default: in memory. */
@@ -65,11 +66,11 @@ export class NodeHost implements Host {
   }
 
   setTimer(ms: number, callback: () => void): TimerId {
-    return setTimeout(callback, ms);
+    return new LongTimer(ms, callback);
   }
 
   clearTimer(id: TimerId): void {
-    clearTimeout(id as ReturnType<typeof setTimeout>);
+    if (id instanceof LongTimer) id.clear();
   }
 
   now(): number {
@@ -98,6 +99,28 @@ export class NodeHost implements Host {
 }
 
 const randomWord = new Uint32Array(1);
+
+/** Longest delay setTimeout takes; a longer one fires after 1 ms (Node's TimeoutOverflowWarning). */
+const MAX_SET_TIMEOUT = 2 ** 31 - 1;
+
+/** A timer of any u32 delay (the host contract's): longer ones are set in steps setTimeout takes. */
+class LongTimer {
+  #timeout: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(ms: number, callback: () => void) {
+    const due = performance.now() + Math.max(0, ms);
+    const arm = () => {
+      const left = due - performance.now();
+      if (left > MAX_SET_TIMEOUT) this.#timeout = setTimeout(arm, MAX_SET_TIMEOUT);
+      else this.#timeout = setTimeout(callback, Math.max(0, left));
+    };
+    arm();
+  }
+
+  clear(): void {
+    clearTimeout(this.#timeout);
+  }
+}
 
 // ---------------------------------------------------------------------------
 // One connection
@@ -219,11 +242,10 @@ class NodeStream implements ByteStream {
       // rejectUnauthorized already refused an unverified peer; this guards
       // the promise that nothing ever connects unverified.
       if (!socket.authorized) return this.#fail("tls-untrusted", `${this.#where}: ${socket.authorizationError}`);
-      const sent = probe.serverCertificates;
-      if (sent !== undefined && sent < 2) {
-        return this.#fail("tls-untrusted", `${this.#where}: the server sent ${sent} certificate${sent === 1 ? "" : "s"}; ` +
-          `the device's TLS verifies only a chain the server sends (leaf + CA), so it would refuse this server`);
-      }
+      // Node completes the chain from the trust store; the device verifies
+      // only what the server sent, by its own rules.
+      const refusal = deviceRefusal(probe, this.#options.tls!, this.#options.host);
+      if (refusal !== undefined) return this.#fail(refusal.kind, `${this.#where}: ${refusal.message}`);
       this.#opened(socket, { ...timings, tlsMs: performance.now() - start }, socket.alpnProtocol || undefined);
     });
   }

@@ -7,7 +7,7 @@ import { createWriteStream, readFileSync, type WriteStream } from "node:fs";
 import { NodeHost } from "./host.js";
 import { SecureStreams } from "../../src/ss/context.js";
 import { State, RxFlag, Ret, stateName } from "../../src/ss/states.js";
-import { Policy } from "../../src/policy/reader.js";
+import { Policy, PolicyError } from "../../src/policy/reader.js";
 import { h1 } from "../../src/protocols/h1.js";
 import { compilePolicy } from "../../tools/policy/compile.js";
 import { formatDiagnostic } from "../../tools/policy/diagnostics.js";
@@ -31,18 +31,38 @@ export interface SimOptions {
   readonly log?: (line: string) => void;
 }
 
-/** Loads a policy: JSON is compiled (errors printed), anything else opened as a binary and verified. */
-export function loadPolicy(file: string, print: (line: string) => void): Policy | undefined {
-  const bytes = readFileSync(file);
+/**
+ * Opens a policy: JSON is compiled, anything else opened as a binary and
+ * verified. Errors are printed, each naming `file`; undefined when there are any.
+ */
+export function openPolicy(file: string, bytes: Uint8Array, print: (line: string) => void): Policy | undefined {
   if (file.endsWith(".json") || bytes[0] === 0x7b /* { */) {
-    const result = compilePolicy(bytes.toString("utf8"));
+    const result = compilePolicy(new TextDecoder().decode(bytes));
     for (const d of result.diagnostics) print(formatDiagnostic(file, d));
-    return result.binary ? Policy.open(result.binary) : undefined;
+    if (result.binary) return Policy.open(result.binary);
+    const errors = result.diagnostics.filter((d) => !d.warning).length;
+    print(`${file}: ${errors} error${errors === 1 ? "" : "s"}`);
+    return undefined;
   }
-  return Policy.open(new Uint8Array(bytes)).verify();
+  try {
+    return Policy.open(bytes).verify();
+  } catch (e) {
+    if (!(e instanceof PolicyError)) throw e;
+    print(`${file}: ${e.message} (${e.code})`);
+    return undefined;
+  }
 }
 
-/** Runs the stream; resolves to the exit status: 0 success, 1 failure. */
+/** openPolicy() of a file. */
+export function loadPolicy(file: string, print: (line: string) => void): Policy | undefined {
+  return openPolicy(file, new Uint8Array(readFileSync(file)), print);
+}
+
+/**
+ * Runs the stream; resolves to the exit status: 0 success, 1 failure. A
+ * stream that stops without a result (no connection, retry or timer left, so
+ * that Node's event loop empties) is a failure, said so in the narration.
+ */
 export function runSim(o: SimOptions): Promise<number> {
   const print = o.print ?? ((line) => process.stdout.write(`${line}\n`));
   const host = new NodeHost({ log: o.log ?? ((line) => process.stderr.write(`  log: ${line}\n`)) });
@@ -55,12 +75,21 @@ export function runSim(o: SimOptions): Promise<number> {
   let sent = 0;
   const send = sendBytes(o.send ?? new Uint8Array(0));
   let status: number | undefined;
+  let last: number | undefined;
 
   return new Promise((resolve) => {
     let finished = false;
+    // 'beforeExit' comes only when nothing at all is pending: without this,
+    // Node would end the process with 13 (an await that never settled).
+    const idle = () => {
+      print(`${stamp()} no result: the stream stopped at ${last === undefined ? "creation" : stateName(last)} with nothing left to wait for`);
+      finish(1);
+    };
+    process.once("beforeExit", idle);
     const finish = (code: number) => {
       if (finished) return;
       finished = true;
+      process.off("beforeExit", idle);
       host.setTimer(0, () => {
         stream.destroy();
         print(`${stamp()} ${code === 0 ? "ok" : "failed"}: received ${received} bytes, sent ${sent}`);
@@ -72,6 +101,7 @@ export function runSim(o: SimOptions): Promise<number> {
 
     const stream = ss.create(o.stream, {
       onState: (state, ack) => {
+        last = state;
         print(`${stamp()} ${stateName(state)}${ack ? ` (${ack})` : ""}`);
         if (state === State.QOS_ACK_REMOTE) {
           status = 0;

@@ -2,12 +2,11 @@
 // ss-sim: run one Secure Stream of a policy on the desktop simulator.
 
 import { readFileSync } from "node:fs";
-import { loadPolicy, runSim } from "./sim.js";
+import { openPolicy, runSim, type SimOptions } from "./sim.js";
 
 const USAGE = `usage: ss-sim --policy <policy.json|policy.ssp> --stream <streamtype> [options]
 
 Runs the stream as the device would, printing each state by its lws name.
-Exits 0 when the stream reached QOS_ACK_REMOTE, 1 when it failed, 2 on usage errors.
 
   --meta name=value     set stream metadata (repeatable)
   --blob name=file      put a file in blob storage: auth, device_serial, fw_version,
@@ -15,9 +14,38 @@ Exits 0 when the stream reached QOS_ACK_REMOTE, 1 when it failed, 2 on usage err
   --send <file>         payload to send (its length is announced)
   --out <file>          write received payload here
   --duration <seconds>  keep the stream up this long to receive, instead of
-                        stopping at the first result`;
+                        stopping at the first result
 
-function parse(argv: string[]): Parameters<typeof runSim>[0] | "help" | "invalid" {
+Exit status:
+  0  the stream reached QOS_ACK_REMOTE
+  1  the stream failed: QOS_NACK_REMOTE, TIMEOUT, AUTH_FAILED, ALL_RETRIES_FAILED,
+     or it stopped with no result and nothing left to wait for
+  2  usage error: unknown option, missing value or argument, unreadable file
+  3  the policy cannot be used: it has errors (each printed as file:line:col),
+     the compiled file is damaged (file, reason and code printed), or it has
+     no such streamtype`;
+
+/** A command line that cannot run: exit 2, with the usage text when `usage`. */
+class UsageError extends Error {
+  constructor(message: string, readonly usage = true) {
+    super(message);
+  }
+}
+
+interface Args {
+  readonly policyFile: string;
+  readonly options: Omit<SimOptions, "policy">;
+}
+
+function readInput(file: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(file));
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`, false);
+  }
+}
+
+function parse(argv: string[]): Args | "help" {
   let policyFile: string | undefined;
   let stream: string | undefined;
   const metadata = new Map<string, string>();
@@ -29,53 +57,61 @@ function parse(argv: string[]): Parameters<typeof runSim>[0] | "help" | "invalid
     const arg = argv[i]!;
     const value = () => {
       const v = argv[++i];
-      if (v === undefined) throw new Error(`${arg} needs a value`);
+      if (v === undefined) throw new UsageError(`${arg} needs a value`);
       return v;
     };
     const pair = (what: string) => {
       const v = value();
       const eq = v.indexOf("=");
-      if (eq < 1) throw new Error(`${arg} takes ${what}, got "${v}"`);
+      if (eq < 1) throw new UsageError(`${arg} takes ${what}, got "${v}"`);
       return [v.slice(0, eq), v.slice(eq + 1)] as const;
     };
     switch (arg) {
       case "--policy": policyFile = value(); break;
       case "--stream": stream = value(); break;
       case "--meta": { const [k, v] = pair("name=value"); metadata.set(k, v); break; }
-      case "--blob": { const [k, f] = pair("name=file"); blobs.set(k, new Uint8Array(readFileSync(f))); break; }
-      case "--send": send = new Uint8Array(readFileSync(value())); break;
+      case "--blob": { const [k, f] = pair("name=file"); blobs.set(k, readInput(f)); break; }
+      case "--send": send = readInput(value()); break;
       case "--out": out = value(); break;
       case "--duration": {
         const s = Number(value());
-        if (!(s >= 0)) throw new Error("--duration takes a number of seconds");
+        if (!(s >= 0)) throw new UsageError("--duration takes a number of seconds");
         durationMs = s * 1000;
         break;
       }
       case "--help": case "-h": return "help";
-      default: throw new Error(`unknown option ${arg}`);
+      default: throw new UsageError(`unknown option ${arg}`);
     }
   }
-  if (!policyFile || !stream) throw new Error("--policy and --stream are required");
-  const policy = loadPolicy(policyFile, (line) => process.stderr.write(`${line}\n`));
-  if (!policy) return "invalid";
-  return { policy, stream, metadata, blobs, send, out, durationMs };
+  if (!policyFile || !stream) throw new UsageError("--policy and --stream are required");
+  return { policyFile, options: { stream, metadata, blobs, send, out, durationMs } };
 }
 
 async function main(): Promise<number> {
-  let options: ReturnType<typeof parse>;
+  let args: ReturnType<typeof parse>;
+  let bytes: Uint8Array;
   try {
-    options = parse(process.argv.slice(2));
+    args = parse(process.argv.slice(2));
+    if (args === "help") {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    bytes = readInput(args.policyFile);
   } catch (e) {
-    process.stderr.write(`ss-sim: ${(e as Error).message}\n${USAGE}\n`);
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`ss-sim: ${e.message}\n${e.usage ? `${USAGE}\n` : ""}`);
     return 2;
   }
-  if (options === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
+  const { policyFile, options } = args;
+  const policy = openPolicy(policyFile, bytes, (line) => process.stderr.write(`${line}\n`));
+  if (!policy) return 3;
+  if (!policy.streamtype(options.stream)) {
+    const names = Array.from({ length: policy.streamtypeCount }, (_, i) => policy.streamtypeAt(i).name);
+    process.stderr.write(`ss-sim: ${policyFile} has no streamtype "${options.stream}" (it has ${names.join(", ") || "none"})\n`);
+    return 3;
   }
-  if (options === "invalid") return 1;
   try {
-    return await runSim(options);
+    return await runSim({ ...options, policy });
   } catch (e) {
     process.stderr.write(`ss-sim: ${(e as Error).message}\n`);
     return 1;

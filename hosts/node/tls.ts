@@ -1,13 +1,14 @@
 // TLS as the device offers it: Moddable's ClientHello (TLS 1.2, its suites,
 // curve and signatures), trust in the policy's CAs only, client credentials
 // the device could use (RSA, PKCS#8 DER), and a probe of the server's first
-// flight for what Node hides (a leaf-only chain, a CertificateRequest).
+// flight for what Node hides (the chain as sent, a CertificateRequest).
 
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import net from "node:net";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { HostErrorKind, TlsOptions } from "../../src/host.js";
+import { deviceChainRefusal, type ChainRefusal } from "./device-chain.js";
 
 /**
  * What Moddable's TLS (modules/crypt/ssl) puts in its ClientHello, with the
@@ -101,21 +102,49 @@ function certificatePem(der: Uint8Array, what: string, kind: HostErrorKind): str
 
 
 /**
+ * What the device would still refuse once Node has verified the server: a
+ * handshake message it cannot parse, or the chain as sent, by the device's
+ * rules (device-chain.ts). Call after the handshake, with its probe.
+ */
+export function deviceRefusal(probe: HandshakeProbe, t: TlsOptions, host: string): ChainRefusal | undefined {
+  const split = probe.splitMessage;
+  if (split !== undefined) {
+    return { kind: "tls", message: `the server's ${split.name} message${split.size === undefined ? "" : ` (${split.size} bytes)`} ` +
+      "does not fit in one TLS record. The device's TLS reads each handshake message from a single record (at most " +
+      "16 KiB: a long certificate chain does not fit) and fails with an empty Error" };
+  }
+  if (probe.serverChain === undefined) {
+    return { kind: "tls", message: "the server's Certificate message was not seen, so the device's chain rules could not be checked" };
+  }
+  return deviceChainRefusal(probe.serverChain, t.ca, t.serverName || host);
+}
+
+/** A TLS 1.2 record's largest body (2^14 plus expansion, RFC 5246 6.2.3). */
+const MAX_RECORD_BODY = 16384 + 2048;
+const MESSAGE_NAMES: Record<number, string> = {
+  2: "ServerHello", 11: "Certificate", 12: "ServerKeyExchange", 13: "CertificateRequest", 14: "ServerHelloDone",
+};
+
+/**
  * Passes a TLS connection's bytes through unchanged, reading the server's
- * first flight on the way (clear text in TLS 1.2) for two facts Node's API
- * does not give: how many certificates the server sent (Node completes a
- * leaf-only chain from the trust store; the device cannot), and whether it
- * asked for a client certificate. Reading stops at ServerHelloDone.
+ * first flight on the way (clear text in TLS 1.2) for facts Node's API does
+ * not give: the certificates the server sent, as sent (Node completes the
+ * chain from the trust store; the device verifies only what it is sent),
+ * whether it asked for a client certificate, and whether a handshake message
+ * was split across records (the device cannot parse that). Reading stops at
+ * ServerHelloDone. It holds at most one record: a message never outlives
+ * the record it came in.
  */
 export class HandshakeProbe extends Duplex {
-  /** Certificates the server sent; undefined if no Certificate message was seen. */
-  serverCertificates: number | undefined;
+  /** The server's Certificate message, leaf first; undefined until one is seen. */
+  serverChain: Uint8Array[] | undefined;
   /** The server sent a CertificateRequest. */
   certificateRequested = false;
+  /** The first handshake message that did not end in the record it began in. */
+  splitMessage: { readonly name: string; readonly size: number | undefined } | undefined;
   readonly #tcp: net.Socket;
-  /** Unparsed record bytes, then handshake bytes; undefined once done. */
+  /** Bytes of an incomplete record; undefined once done. */
   #records: Buffer | undefined = Buffer.alloc(0);
-  #messages = Buffer.alloc(0);
 
   constructor(tcp: net.Socket) {
     super();
@@ -150,36 +179,47 @@ export class HandshakeProbe extends Duplex {
   #scan(chunk: Buffer): void {
     let records = Buffer.concat([this.#records!, chunk]);
     while (records.length >= 5) {
-      const end = 5 + records.readUInt16BE(3);
-      if (records.length < end) break;
-      // Anything but a handshake record means the server's first flight is over.
-      if (records[0] !== 22) return this.#stop();
-      let messages = Buffer.concat([this.#messages, records.subarray(5, end)]);
-      records = records.subarray(end);
-      while (messages.length >= 4) {
-        const type = messages[0]!;
-        const next = 4 + messages.readUIntBE(1, 3);
-        if (messages.length < next) break;
-        if (type === 11) this.serverCertificates = countCertificates(messages.subarray(4, next));
-        if (type === 13) this.certificateRequested = true;
-        if (type === 14) return this.#stop(); // ServerHelloDone
-        messages = messages.subarray(next);
-      }
-      this.#messages = messages;
+      const length = records.readUInt16BE(3);
+      // Anything but a handshake record means the server's first flight is
+      // over; an oversized record is Node's to refuse.
+      if (records[0] !== 22 || length > MAX_RECORD_BODY) return this.#stop();
+      if (records.length < 5 + length) break;
+      if (!this.#messages(records.subarray(5, 5 + length))) return this.#stop();
+      records = records.subarray(5 + length);
     }
-    this.#records = records;
-    if (records.length + this.#messages.length > 256 * 1024) this.#stop();
+    this.#records = Buffer.from(records);
+  }
+
+  /** The handshake messages of one record; false when reading is over. */
+  #messages(body: Buffer): boolean {
+    for (let at = 0; at < body.length;) {
+      const type = body[at]!;
+      const size = at + 4 <= body.length ? body.readUIntBE(at + 1, 3) : undefined;
+      if (size === undefined || at + 4 + size > body.length) {
+        this.splitMessage = { name: MESSAGE_NAMES[type] ?? `handshake type ${type}`, size };
+        return false;
+      }
+      const message = body.subarray(at + 4, at + 4 + size);
+      if (type === 11) this.serverChain = certificates(message);
+      if (type === 13) this.certificateRequested = true;
+      if (type === 14) return false; // ServerHelloDone
+      at += 4 + size;
+    }
+    return true;
   }
 
   #stop(): void {
     this.#records = undefined;
-    this.#messages = Buffer.alloc(0);
   }
 }
 
-/** Entries in a TLS 1.2 Certificate body: a 3-byte total, then 3-byte-length-prefixed DER. */
-function countCertificates(body: Buffer): number {
-  let count = 0;
-  for (let at = 3; at + 3 <= body.length; count++) at += 3 + body.readUIntBE(at, 3);
-  return count;
+/** A TLS 1.2 Certificate body: a 3-byte total, then 3-byte-length-prefixed DER, each copied out. */
+function certificates(body: Buffer): Uint8Array[] {
+  const list: Uint8Array[] = [];
+  for (let at = 3; at + 3 <= body.length;) {
+    const end = Math.min(body.length, at + 3 + body.readUIntBE(at, 3));
+    list.push(new Uint8Array(body.subarray(at + 3, end)));
+    at = end;
+  }
+  return list;
 }

@@ -1,54 +1,89 @@
 // What a wire-protocol binding (h1, h2, ws, mqtt, raw) sees of a stream, and
 // what it gives back. Every binding has the same two entry points: open a
 // connection for a stream, and be told the stream has something to send.
+//
+// The stream decides everything about retries (docs/states.md); a binding
+// only says how its connection ended: an orderly end between transactions,
+// or a transaction interrupted, and whether that transaction may be sent
+// again.
 
-import type { ConnectOptions, Host, HostError, ConnectTimings } from "../host.js";
+import type { ConnectOptions, Host, HostErrorKind, ConnectTimings } from "../host.js";
 import type { StreamType } from "../policy/reader.js";
 import type { ProtocolName } from "../policy/keys.js";
 
-/** What onTx gave: bytes to send, nothing this time, or stop (the stream went away). */
+/** What onTx gave: bytes to send, nothing this time, or stop (the stream went away or failed). */
 export type TxPull = { readonly payload: Uint8Array; readonly flags: number } | "none" | "stop";
+
+/** How a connection ended, as its binding saw it. */
+export interface ConnectionEnd {
+  /** Why, for the log. Absent for an orderly end between transactions. */
+  readonly reason?: string;
+  /** The transport failed this way (before CONNECTED it decides UNREACHABLE or AUTH_FAILED). */
+  readonly error?: HostErrorKind;
+  /** A transaction was under way and did not finish. */
+  readonly interrupted?: boolean;
+  /**
+   * The interrupted transaction may be sent again: none of it reached the
+   * server, its method is idempotent, or the server said it did not act on
+   * it (HTTP 503, 429).
+   */
+  readonly replayable?: boolean;
+  /** The server asked to be left alone this long (HTTP 503, 429). */
+  readonly retryAfterMs?: number;
+  /** The fault is on this side (a request no connection can carry): retrying over the network cannot help. */
+  readonly local?: boolean;
+}
 
 export interface StreamLink {
   readonly host: Host;
   readonly policy: StreamType;
   readonly streamtype: string;
-  /** The length announced with requestTxLength(), if any. */
+  /** The length announced with requestTxLength() for the current transaction, if any. */
   readonly txLength: number | undefined;
+  /** The app has asked for a transaction that has not finished yet. */
+  readonly pending: boolean;
+  /** How long a request may wait for the start of its response (the context's responseTimeoutMs). */
+  readonly responseTimeoutMs: number;
   /** `template` with each ${name} replaced by that metadata's value (empty if unset), passed through encode. */
   expand(template: string, encode?: (value: string) => string): string;
   /** Metadata declared with a header name and holding a value: [header name without ':', value]. */
   headerMetadata(): [string, string][];
   /** Stores a value received from the peer (a response header mapped by the policy). */
   receivedHeader(header: string, value: string): void;
-  /** Reports a state to the app; false means the stream is going away: stop. */
+  /**
+   * The transport is up (TLS verified): reports CONNECTED, once per link.
+   * False means the stream is going away: stop.
+   */
+  connected(info: { readonly timings: ConnectTimings; readonly peer?: string }): boolean;
+  /** Reports a user state (e.g. from http_resp_map); false means stop. */
   state(state: number): boolean;
   /** Delivers payload to the app; false means stop. */
   rx(payload: Uint8Array, flags: number): boolean;
-  /** Asks the app for payload of at most maxLength bytes. */
-  tx(maxLength: number): TxPull;
   /**
-   * The protocol is established (h1: the first response head on this
-   * connection): the retry count starts again. A transport that comes up but
-   * speaks garbage must not reset it, or conceal would never run out.
+   * Asks the app for payload of at most maxLength bytes; `flags` has SOM
+   * when this call starts a message. More than maxLength ends the stream's
+   * transaction (a local error) and gives "stop".
    */
-  established(info: { readonly timings: ConnectTimings; readonly peer?: string }): void;
-  /** The transaction is over (response complete): cancels the stream timeout. */
-  transactionDone(): void;
+  tx(maxLength: number, flags: number): TxPull;
+  /**
+   * The transaction finished with this result (QOS_ACK_REMOTE,
+   * QOS_NACK_REMOTE or AUTH_FAILED): reported, the stream timeout is
+   * cancelled and the retry count starts again. False means stop.
+   */
+  done(result: number): boolean;
   /**
    * With "perf" in the policy, delivers the connection's timings as a
    * PERF_JSON rx; `extra` adds protocol figures. False means stop.
    */
   perf(extra: Record<string, unknown>): boolean;
-  /** Connecting failed, or the connection broke before it was established. */
-  failed(error: HostError): void;
+  /** The connection is over (the binding has closed it); nothing more comes from it. */
+  ended(end: ConnectionEnd): void;
   /**
-   * The connection ended. `complete`: the transaction had finished, so no
-   * retry is owed. `retryAfterMs`: the server asked us to come back later
-   * (HTTP 503/429): back off at least this long, whatever the policy's
-   * reconnection rules.
+   * An exception escaped the binding's own code (a bug): logged, the
+   * connection is closed and its transaction abandoned, the process goes
+   * on. Bindings catch at every host callback and hand the error here.
    */
-  closed(how: { readonly complete: boolean; readonly retryAfterMs?: number }): void;
+  fault(error: unknown): void;
 }
 
 export interface Connection {
@@ -60,5 +95,11 @@ export interface Connection {
 
 export interface ProtocolBinding {
   readonly name: ProtocolName;
+  /**
+   * Opens a connection for the stream. A transaction is started once the
+   * transport is up if `link.pending`, and later on requestTx(). The
+   * binding may report ended() before open() returns (a request that
+   * cannot be made is refused before connecting).
+   */
   open(link: StreamLink, connect: ConnectOptions): Connection;
 }

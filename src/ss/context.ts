@@ -11,7 +11,15 @@ export interface SecureStreamsOptions {
   readonly bindings: readonly ProtocolBinding[];
   /** Throw on an illegal state transition instead of logging it and destroying the stream (tests). */
   readonly strict?: boolean;
+  /**
+   * How long a request may wait for the start of its response before the
+   * attempt fails (lws' context timeout_secs, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE).
+   */
+  readonly responseTimeoutMs?: number;
 }
+
+/** lws' default for its context's timeout_secs. */
+export const RESPONSE_TIMEOUT_MS = 15000;
 
 export class SecureStreams {
   readonly host: Host;
@@ -20,6 +28,8 @@ export class SecureStreams {
   readonly #streams = new Set<SecureStream>();
   readonly #strict: boolean;
   readonly #env: StreamEnvironment;
+  /** While create() runs: the stream it makes, and the error one of its handlers threw. */
+  #creating: { stream: SecureStream; error?: { thrown: unknown } } | undefined;
 
   constructor(host: Host, policy: Policy, options: SecureStreamsOptions) {
     this.host = host;
@@ -32,22 +42,40 @@ export class SecureStreams {
     this.#env = {
       host,
       policy,
+      responseTimeoutMs: options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS,
       binding: (name) => this.#bindings.get(name),
       bug: (message) => {
         this.host.log(`BUG: ${message}`);
         if (this.#strict) throw new Error(message);
       },
+      threw: (stream, error) => {
+        const e = error as { name?: unknown; message?: unknown } | undefined;
+        this.host.log(`${stream.streamtype}: a handler threw ${String(e?.name ?? "")}: ${String(e?.message ?? error)}; the stream is destroyed`);
+        if (this.#creating?.stream === stream) this.#creating.error ??= { thrown: error };
+      },
       forget: (s) => this.#streams.delete(s),
     };
   }
 
-  /** Creates a stream of a streamtype the policy defines; CREATING is reported before this returns. */
+  /**
+   * Creates a stream of a streamtype the policy defines; CREATING is
+   * reported before this returns. A handler that throws while create() runs
+   * leaves no stream behind: it is destroyed, and create() throws that error.
+   */
   create(streamtype: string, handlers: StreamHandlers, user?: unknown): SecureStream {
     const st = this.policy.streamtype(streamtype);
     if (!st) throw new SSError("unknown-streamtype", `the policy has no streamtype "${streamtype}"`);
     const stream = new SecureStream(this.#env, st, handlers, user);
     this.#streams.add(stream);
-    stream.start();
+    const creating: { stream: SecureStream; error?: { thrown: unknown } } = { stream };
+    const outer = this.#creating; // a handler may create streams too
+    this.#creating = creating;
+    try {
+      stream.start();
+    } finally {
+      this.#creating = outer;
+    }
+    if (creating.error) throw creating.error.thrown;
     return stream;
   }
 

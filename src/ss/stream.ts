@@ -1,11 +1,12 @@
 // A Secure Stream: the app's handle. It owns the state machine (every
-// transition checked), the retry and backoff sequencing, the stream timeout
-// and the metadata; the protocol binding owns the wire.
+// transition checked), the transaction the app asked for, the retry and
+// backoff sequencing, the stream timeout and the metadata; the protocol
+// binding owns the wire. The rules are in docs/states.md.
 
-import type { Host, HostError, HostErrorKind, ConnectOptions, ConnectTimings } from "../host.js";
+import type { Host, ConnectOptions, ConnectTimings } from "../host.js";
 import { BLOB } from "../host.js";
 import type { Policy, StreamType } from "../policy/reader.js";
-import type { ProtocolBinding, Connection, StreamLink, TxPull } from "../protocols/binding.js";
+import type { ProtocolBinding, Connection, StreamLink, TxPull, ConnectionEnd } from "../protocols/binding.js";
 import { State, RxFlag, Ret, isLegalTransition, isPassThrough, stateName, type HandlerReturn } from "./states.js";
 import { decideRetry } from "./retry.js";
 import { SSError } from "./errors.js";
@@ -13,33 +14,70 @@ import { utf8Encode } from "../util/utf8.js";
 
 export interface StreamHandlers {
   /** A state change; `ack` is protocol-specific (0 mostly). */
-  onState?(state: number, ack: number): HandlerReturn | void;
+  onState?(state: number, ack: number, stream: SecureStream): HandlerReturn | void;
   /** Received payload with RxFlag bits (SOM, EOM, ...). */
-  onRx?(payload: Uint8Array, flags: number): HandlerReturn | void;
-  /** Payload to send, at most maxLength bytes; flags SOM/EOM. Or a return code (TX_DONT_SEND...). */
-  onTx?(maxLength: number): { payload: Uint8Array; flags: number } | HandlerReturn;
+  onRx?(payload: Uint8Array, flags: number, stream: SecureStream): HandlerReturn | void;
+  /**
+   * Payload to send, at most maxLength bytes, with flags SOM/EOM; or a
+   * return code (TX_DONT_SEND...). `flags` has SOM when this call starts a
+   * message: a message that is sent again (a retry) starts from its first byte.
+   */
+  onTx?(maxLength: number, flags: number, stream: SecureStream): { payload: Uint8Array; flags: number } | HandlerReturn;
 }
 
 /** What the stream needs from its owner (the SecureStreams context). */
 export interface StreamEnvironment {
   readonly host: Host;
   readonly policy: Policy;
+  readonly responseTimeoutMs: number;
   binding(protocol: string): ProtocolBinding | undefined;
   /** An illegal transition was attempted: a bug. */
   bug(message: string): void;
+  /** A handler threw: logged; the stream is being destroyed. */
+  threw(stream: SecureStream, error: unknown): void;
   /** The stream is gone (after DESTROYING). */
   forget(stream: SecureStream): void;
 }
 
-/** Longest metadata value accepted, in characters. */
+/** Longest metadata value accepted (set by the app or captured from a response), in characters. */
 export const MAX_METADATA_LENGTH = 4096;
 /** Connect (DNS + TCP + TLS) must finish within this, unless the policy's timeout_ms is shorter. */
 export const CONNECT_TIMEOUT_MS = 15000;
+/** No reconnect comes sooner than this after the previous attempt, whatever the policy's backoff says. */
+export const MIN_RECONNECT_MS = 500;
+/** Longest delay a host timer takes (the host contract's u32). */
+export const MAX_TIMER_MS = 0xffffffff;
 
-type Sequence = "idle" | "connecting" | "connected" | "waiting";
+// #flags bits
+/** CONNECTED was reported and no DISCONNECTED since. */
+const DANGLING = 1;
+/** The app asked for a transaction (requestTx) that has not finished. */
+const PENDING = 2;
+/** The app asked for a connection (connect(), or nailed_up): reconnect when it ends. */
+const WANTED = 4;
+const DESTROYED = 8;
+/** destroy() or DESTROY_ME from inside a handler: applied when the outermost handler returns. */
+const DESTROY_SOON = 16;
+/** DISCONNECT_ME from inside a handler: applied when the outermost handler returns. */
+const DISCONNECT_SOON = 32;
+
+/** Metadata values may not hold these: they end up in headers and URLs, where they would inject. */
+const NOT_IN_METADATA = /[\r\n\0]/;
+/** A UTF-16 surrogate without its other half: no URL or UTF-8 encoding exists for it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?:^|[^\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** What metadata may put into an endpoint: host name characters, never a port, a path or a URL. */
+const NOT_HOST_NAME = /[^A-Za-z0-9.-]/;
 
 /** The handlers of a destroyed stream. */
 const NO_HANDLERS: StreamHandlers = Object.freeze({});
+
+/** The stream's side of its link, beyond what the binding sees. */
+interface LinkControl extends StreamLink {
+  attach(conn: Connection): void;
+  requestTx(): void;
+  /** Makes the link inert and closes its connection: nothing from it reaches the stream again. */
+  kill(): void;
+}
 
 export class SecureStream {
   readonly streamtype: string;
@@ -52,21 +90,15 @@ export class SecureStream {
   readonly #metadata = new Map<string, string>();
   #headers: [string, string][] | undefined;
   #state = 0;
-  #sequence: Sequence = "idle";
+  #flags = 0;
+  /** Failed attempts since the last finished transaction (or connect()). */
   #failures = 0;
-  #conn: Connection | undefined;
+  /** The connection being made or in use. */
+  #link: LinkControl | undefined;
   #retryTimer: unknown;
   #timeoutTimer: unknown;
   #txLength: number | undefined;
-  /** CONNECTED was reported and no DISCONNECTED since. */
-  #dangling = false;
-  /** The transport came up on the current connection. */
-  #established = false;
-  #destroyed = false;
-  #destroyPending = false;
   #depth = 0;
-  #timings: ConnectTimings = {};
-  #peer: string | undefined;
 
   constructor(env: StreamEnvironment, policy: StreamType, handlers: StreamHandlers, user?: unknown) {
     this.#env = env;
@@ -78,51 +110,69 @@ export class SecureStream {
 
   /** The last state reported (0 before CREATING). */
   get state(): number { return this.#state; }
-  get destroyed(): boolean { return this.#destroyed; }
+  get destroyed(): boolean { return (this.#flags & DESTROYED) !== 0; }
 
   /** Called once by the context after construction. */
   start(): void {
-    if (this.#event(State.CREATING) === Ret.DESTROY_ME) return;
+    if (this.#policy.flag("nailed_up")) this.#flags |= WANTED;
+    if (this.#event(State.CREATING) !== Ret.OK) return;
     // nailed_up connects at once, without the POLL of an on-demand connect
-    if (this.#policy.flag("nailed_up")) this.#later(() => this.connect());
+    if (this.#flags & WANTED) {
+      this.#later(() => {
+        if (this.#flags & WANTED && !this.#link && this.#retryTimer === undefined) this.#open();
+      });
+    }
   }
 
   // ---- the app's API ----
 
-  /** Asks to send: connects first if need be (POLL, CONNECTING...). */
-  requestTx(): void {
-    if (this.#destroyed) return;
-    if (this.#conn) {
-      this.#conn.requestTx();
-      return;
-    }
-    this.#kick();
+  /**
+   * Asks for a transaction: connects first if need be (POLL, CONNECTING...),
+   * or asks the connection for more (onTx is called again). Returns Ret.OK,
+   * so that a handler can `return stream.requestTx()`.
+   */
+  requestTx(): HandlerReturn {
+    if (this.destroyed) return Ret.OK;
+    this.#flags |= PENDING;
+    if (this.#link) this.#link.requestTx();
+    else if (this.#retryTimer === undefined) this.#kick();
+    // while backing off, the retry carries the transaction
+    return Ret.OK;
   }
 
   /** Like requestTx, announcing the payload length (HTTP Content-Length). */
-  requestTxLength(length: number): void {
+  requestTxLength(length: number): HandlerReturn {
     if (!(Number.isSafeInteger(length) && length >= 0)) throw new SSError("bad-argument", `bad tx length ${length}`);
     this.#txLength = length;
-    this.requestTx();
-  }
-
-  /** Connects now, starting the retry count afresh. */
-  connect(): void {
-    if (this.#destroyed) return;
-    this.#failures = 0;
-    if (this.#sequence === "waiting") this.#clearRetry();
-    if (!this.#conn && this.#sequence !== "connecting") this.#open();
+    return this.requestTx();
   }
 
   /**
-   * Sets a metadata value declared by the policy. Values may not hold CR, LF
-   * or NUL: they end up in headers and URLs, where those would inject.
+   * Connects now, starting the retry count afresh, and keeps reconnecting
+   * (with backoff) when the connection ends, until DISCONNECT_ME or
+   * ALL_RETRIES_FAILED. A transaction starts when requestTx() asks for one.
+   */
+  connect(): HandlerReturn {
+    if (this.destroyed) return Ret.OK;
+    this.#flags |= WANTED;
+    this.#failures = 0;
+    this.#clearRetry();
+    if (!this.#link) this.#open();
+    return Ret.OK;
+  }
+
+  /**
+   * Sets a metadata value the policy declares. Refused (SSError
+   * "bad-metadata"): CR, LF or NUL (they would inject into headers and
+   * URLs), a lone UTF-16 surrogate (no encoding exists for it), more than
+   * MAX_METADATA_LENGTH characters, and, for a name the endpoint uses,
+   * anything but host name characters.
    */
   setMetadata(name: string, value: string): void {
-    if (!this.#declared(name)) throw new SSError("unknown-metadata", `${this.streamtype}: the policy declares no metadata "${name}"`);
-    if (typeof value !== "string") throw new SSError("bad-metadata", `${this.streamtype}: metadata "${name}" must be a string`);
-    if (/[\r\n\0]/.test(value)) throw new SSError("bad-metadata", `${this.streamtype}: metadata "${name}" holds CR, LF or NUL`);
-    if (value.length > MAX_METADATA_LENGTH) throw new SSError("bad-metadata", `${this.streamtype}: metadata "${name}" is over ${MAX_METADATA_LENGTH} characters`);
+    const declared = this.#declared(name);
+    if (!declared) throw new SSError("unknown-metadata", `${this.streamtype}: the policy declares no metadata "${name}"`);
+    const why = metadataFault(value, this.#inEndpoint(name));
+    if (why) throw new SSError("bad-metadata", `${this.streamtype}: metadata "${name}" ${why}`);
     this.#metadata.set(name, value);
   }
 
@@ -134,8 +184,8 @@ export class SecureStream {
   startTimeout(ms = 0): void {
     const wait = ms || (this.#policy.number("timeout_ms") ?? 0);
     this.cancelTimeout();
-    if (!wait || this.#destroyed) return;
-    this.#timeoutTimer = this.#env.host.setTimer(wait, () => {
+    if (!wait || this.destroyed) return;
+    this.#timeoutTimer = this.#env.host.setTimer(Math.min(wait, MAX_TIMER_MS), () => {
       this.#timeoutTimer = undefined;
       this.#event(State.TIMEOUT);
     });
@@ -148,17 +198,19 @@ export class SecureStream {
 
   /** Ends the stream: DISCONNECTED if it was connected, then DESTROYING. */
   destroy(): void {
-    if (this.#destroyed) return;
+    if (this.destroyed) return;
     if (this.#depth > 0) {
       // inside one of our own callbacks: finish it first
-      this.#destroyPending = true;
+      this.#flags |= DESTROY_SOON;
       return;
     }
-    this.#destroyed = true;
-    this.#closeConnection();
+    this.#flags |= DESTROYED;
+    const link = this.#link;
+    this.#link = undefined;
+    link?.kill();
     this.#clearRetry();
     this.cancelTimeout();
-    if (this.#dangling) this.#report(State.DISCONNECTED);
+    if (this.#flags & DANGLING) this.#report(State.DISCONNECTED);
     if (this.#state !== 0) this.#report(State.DESTROYING);
     this.#env.forget(this);
     // Nothing calls a handler after this. Let go of them (and of whatever the
@@ -170,44 +222,43 @@ export class SecureStream {
 
   // ---- sequencing ----
 
-  /** A connection is wanted: connect unless one is under way or we are backing off. */
+  /** A transaction is wanted and there is no connection: POLL, then connect. */
   #kick(): void {
-    if (this.#destroyed || this.#conn || this.#sequence === "connecting" || this.#sequence === "waiting") return;
     if (this.#state !== State.POLL && this.#event(State.POLL) !== Ret.OK) return;
-    this.#open();
+    if (this.#flags & PENDING && !this.#link && this.#retryTimer === undefined && !this.destroyed) this.#open();
   }
 
   #open(): void {
+    const link = new SecureStream.#Link(this);
+    this.#link = link;
+    // the handler may set metadata, call connect() or answer DISCONNECT_ME
+    if (this.#event(State.CONNECTING) !== Ret.OK || this.#link !== link) return;
     const binding = this.#env.binding(this.#policy.protocol);
     if (!binding) {
-      this.#env.host.log(`${this.streamtype}: no binding for protocol ${this.#policy.protocol}`);
-      this.#event(State.ALL_RETRIES_FAILED);
+      link.ended({ reason: `no binding for protocol ${this.#policy.protocol}`, local: true });
       return;
     }
-    this.#sequence = "connecting";
-    this.#established = false;
-    if (this.#event(State.CONNECTING) !== Ret.OK || this.#destroyed) return;
     let options: ConnectOptions;
     try {
       options = this.#connectOptions();
     } catch (e) {
-      this.#env.host.log(`${this.streamtype}: ${(e as Error).message}`);
+      if (!(e instanceof SSError)) throw e;
       // missing credentials will not appear by retrying: the app provides them and asks again
-      this.#attemptFailed(e instanceof SSError && e.code === "missing-blob" ? State.AUTH_FAILED : State.UNREACHABLE);
+      link.ended({ reason: e.message, local: true, error: e.code === "missing-blob" ? "tls-auth" : undefined });
       return;
     }
-    this.#conn = binding.open(this.#link(), options);
+    link.attach(binding.open(link, options));
   }
 
   #connectOptions(): ConnectOptions {
     const p = this.#policy;
-    // a metadata value in the endpoint may only add to a host name, never make it a URL or a port
-    const host = this.#expand(p.string("endpoint") ?? "", (value) => {
-      if (!/^[A-Za-z0-9.-]*$/.test(value)) throw new SSError("bad-metadata", `endpoint metadata "${value}" is not a host name part`);
-      return value;
-    });
+    const template = p.string("endpoint") ?? "";
+    const host = this.#expand(template);
+    // metadata is checked when it is set or captured; this stands behind it: a server never names an endpoint
+    if (host !== template && NOT_HOST_NAME.test(host)) throw new SSError("bad-metadata", `endpoint "${host}" is not a host name`);
+    if (!host) throw new SSError("bad-policy", `the endpoint "${template}" is empty: set the metadata it names`);
     const port = p.number("port");
-    if (!host || !port) throw new SSError("bad-policy", "the policy gives no endpoint or port");
+    if (!port) throw new SSError("bad-policy", "the policy gives no port");
     const policyTimeout = p.number("timeout_ms");
     const timeoutMs = policyTimeout ? Math.min(policyTimeout, CONNECT_TIMEOUT_MS) : CONNECT_TIMEOUT_MS;
     if (!p.flag("tls")) return { host, port, timeoutMs };
@@ -225,62 +276,87 @@ export class SecureStream {
     return { host, port, timeoutMs, tls: { serverName: host, ca, clientCert, clientKey } };
   }
 
-  /** After a failed attempt: report it, then back off or give up. */
-  #attemptFailed(state: number): void {
-    this.#conn = undefined;
-    this.#sequence = "idle";
-    if (this.#event(state) !== Ret.OK || this.#destroyed) return;
-    if (state === State.AUTH_FAILED) {
+  /**
+   * The link's connection is over. Reports DISCONNECTED (or, before
+   * CONNECTED, UNREACHABLE or AUTH_FAILED), then decides: retry an
+   * interrupted transaction with backoff, connect again for a transaction
+   * that waits, reconnect a wanted connection, or give up (docs/states.md).
+   */
+  #ended(link: LinkControl, end: ConnectionEnd): void {
+    if (this.#link === link) this.#link = undefined;
+    if (end.reason) this.#env.host.log(`${this.streamtype}: ${end.reason}`);
+    const wasUp = (this.#flags & DANGLING) !== 0;
+    const authFailed = !wasUp && end.error === "tls-auth";
+    const report = wasUp ? State.DISCONNECTED : authFailed ? State.AUTH_FAILED : end.local ? 0 : State.UNREACHABLE;
+    if (report && this.#event(report) !== Ret.OK) return;
+    if (authFailed) {
       // credentials will not get better by retrying: the app refreshes them and asks again
+      this.#flags &= ~(PENDING | WANTED);
       this.#failures = 0;
+      this.#txLength = undefined;
       return;
     }
-    this.#backoff();
+    if (end.local) return this.#giveUp();
+    if (!end.interrupted && wasUp) {
+      // an orderly end: a transaction that waits gets a new connection at once
+      if (this.#flags & PENDING) this.#kick();
+      else if (this.#flags & WANTED) this.#backoff();
+      return;
+    }
+    if (this.#flags & PENDING && end.interrupted && !end.replayable) {
+      this.#env.host.log(`${this.streamtype}: not sent again: the server may have acted on it; requestTx() sends it anew`);
+      return this.#giveUp();
+    }
+    if (!(this.#flags & (PENDING | WANTED))) return;
+    // opportunistic retries nothing by itself, except what a server asked to get again later (as lws)
+    if (this.#policy.flag("opportunistic") && end.retryAfterMs === undefined) return this.#giveUp();
+    this.#backoff(end.retryAfterMs);
   }
 
   /** Schedules the next attempt after at least `minDelayMs`, or gives up when the retry policy says so. */
   #backoff(minDelayMs = 0): void {
-    this.#failures++;
-    const decision = decideRetry(this.#policy.retry, this.#failures, () => this.#env.host.random());
-    if (!decision.retry) {
-      this.#failures = 0;
-      this.#sequence = "idle";
-      this.#event(State.ALL_RETRIES_FAILED);
-      return;
-    }
-    this.#sequence = "waiting";
-    this.#retryTimer = this.#env.host.setTimer(Math.max(decision.delayMs, minDelayMs), () => {
+    const decision = decideRetry(this.#policy.retry, ++this.#failures, () => this.#env.host.random());
+    if (!decision.retry) return this.#giveUp();
+    const delay = Math.min(Math.max(decision.delayMs, minDelayMs, MIN_RECONNECT_MS), MAX_TIMER_MS);
+    this.#retryTimer = this.#env.host.setTimer(delay, () => {
       this.#retryTimer = undefined;
-      this.#sequence = "idle";
-      if (this.#destroyed || this.#conn) return;
-      this.#open();
+      if (!this.destroyed && !this.#link) this.#open();
     });
+  }
+
+  /** Nothing more is tried until the app asks: ALL_RETRIES_FAILED. */
+  #giveUp(): void {
+    this.#flags &= ~(PENDING | WANTED);
+    this.#failures = 0;
+    this.#txLength = undefined;
+    this.#event(State.ALL_RETRIES_FAILED);
   }
 
   #clearRetry(): void {
     if (this.#retryTimer !== undefined) this.#env.host.clearTimer(this.#retryTimer);
     this.#retryTimer = undefined;
-    if (this.#sequence === "waiting") this.#sequence = "idle";
   }
 
-  #closeConnection(): void {
-    const conn = this.#conn;
-    this.#conn = undefined;
-    if (this.#sequence === "connecting" || this.#sequence === "connected") this.#sequence = "idle";
-    conn?.close();
-  }
-
-  /** Whether the policy asks to reconnect after this connection ended. */
-  #owesRetry(complete: boolean): boolean {
-    if (this.#policy.flag("nailed_up")) return true;
-    return !complete && !this.#policy.flag("opportunistic");
+  /** DISCONNECT_ME: drop the connection, the transaction and any retry; the stream stays, idle. */
+  #disconnect(): void {
+    this.#flags &= ~(PENDING | WANTED | DISCONNECT_SOON);
+    this.#txLength = undefined;
+    this.#clearRetry();
+    const link = this.#link;
+    this.#link = undefined;
+    link?.kill();
+    if (this.#flags & DANGLING) this.#event(State.DISCONNECTED);
   }
 
   // ---- reporting ----
 
-  /** Checks and reports a state; applies what the handler returns. */
+  /**
+   * Checks and reports a state; applies what the handler returns. Returns
+   * Ret.OK, or what stops the caller: DESTROY_ME (destroyed or about to be)
+   * or DISCONNECT_ME.
+   */
   #event(state: number, ack = 0): HandlerReturn {
-    if (this.#destroyed && state !== State.DESTROYING && state !== State.DISCONNECTED) return Ret.DESTROY_ME;
+    if (this.destroyed && state !== State.DESTROYING && state !== State.DISCONNECTED) return Ret.DESTROY_ME;
     if (!isLegalTransition(this.#state, state)) {
       this.#env.bug(`${this.streamtype}: illegal state transition ${stateName(this.#state)} -> ${stateName(state)}`);
       this.destroy();
@@ -288,54 +364,46 @@ export class SecureStream {
     }
     const ret = this.#report(state, ack);
     this.#apply(ret);
-    return this.#destroyed || this.#destroyPending ? Ret.DESTROY_ME : ret;
+    if (this.#flags & (DESTROYED | DESTROY_SOON)) return Ret.DESTROY_ME;
+    return ret === Ret.DISCONNECT_ME || this.#flags & DISCONNECT_SOON ? Ret.DISCONNECT_ME : Ret.OK;
   }
 
   #report(state: number, ack = 0): HandlerReturn {
     if (!isPassThrough(state)) this.#state = state;
-    if (state === State.CONNECTED) this.#dangling = true;
-    if (state === State.DISCONNECTED) this.#dangling = false;
-    return this.#call(() => this.#handlers.onState?.(state, ack));
-  }
-
-  /** Runs a handler, noting that we are inside it (destroy() waits for it to return). */
-  #call(f: () => HandlerReturn | void): HandlerReturn {
-    this.#depth++;
-    let ret: HandlerReturn | void;
-    try {
-      ret = f();
-    } finally {
-      this.#depth--;
-    }
-    return ret ?? Ret.OK;
-  }
-
-  #apply(ret: HandlerReturn): void {
-    if (this.#depth > 0) return; // the outermost call applies it
-    if (ret === Ret.DESTROY_ME || this.#destroyPending) {
-      this.#destroyPending = false;
-      this.destroy();
-    } else if (ret === Ret.DISCONNECT_ME && this.#conn) {
-      this.#closeConnection();
-      this.#connectionEnded(true, true);
-    }
+    if (state === State.CONNECTED) this.#flags |= DANGLING;
+    if (state === State.DISCONNECTED) this.#flags &= ~DANGLING;
+    return this.#call(() => this.#handlers.onState?.(state, ack, this));
   }
 
   /**
-   * The connection is gone. If CONNECTED was reported, the app gets
-   * DISCONNECTED and a retry follows when the policy owes one or the server
-   * asked for one (retryAfterMs); otherwise this attempt failed
-   * (UNREACHABLE, then backoff). Nothing is retried when the app itself
-   * asked to disconnect.
+   * Runs a handler, noting that we are inside it (destroy() and what
+   * handlers return wait for the outermost one). A handler that throws
+   * ends its own stream, never the process: the error is logged and the
+   * stream destroyed.
    */
-  #connectionEnded(complete: boolean, byApp = false, retryAfterMs?: number): void {
-    if (this.#dangling) {
-      if (this.#event(State.DISCONNECTED) !== Ret.OK || this.#destroyed) return;
-      if (!byApp && (retryAfterMs !== undefined || this.#owesRetry(complete))) this.#backoff(retryAfterMs);
-      return;
+  #call(f: () => HandlerReturn | void): HandlerReturn {
+    this.#depth++;
+    try {
+      return f() ?? Ret.OK;
+    } catch (e) {
+      this.#env.threw(this, e);
+      return Ret.DESTROY_ME;
+    } finally {
+      this.#depth--;
     }
-    if (byApp || this.#event(State.UNREACHABLE) !== Ret.OK || this.#destroyed) return;
-    this.#backoff();
+  }
+
+  /** Applies a handler's return, once no handler of this stream is running. */
+  #apply(ret: HandlerReturn): void {
+    if (ret === Ret.DESTROY_ME) this.#flags |= DESTROY_SOON;
+    else if (ret === Ret.DISCONNECT_ME) this.#flags |= DISCONNECT_SOON;
+    if (this.#depth > 0) return;
+    if (this.#flags & DESTROY_SOON) {
+      this.#flags &= ~DESTROY_SOON;
+      this.destroy();
+    } else if (this.#flags & DISCONNECT_SOON) {
+      this.#disconnect();
+    }
   }
 
   /** [metadata name, header name without ':'] of the metadata mapped to headers; read from the policy once. */
@@ -354,6 +422,10 @@ export class SecureStream {
     return false;
   }
 
+  #inEndpoint(name: string): boolean {
+    return (this.#policy.string("endpoint") ?? "").includes(`\${${name}}`);
+  }
+
   #expand(template: string, encode: (value: string) => string = (v) => v): string {
     return template.replace(/\$\{([^}]*)\}/g, (_, name: string) => encode(this.#metadata.get(name) ?? ""));
   }
@@ -361,13 +433,8 @@ export class SecureStream {
   /** Runs f from the timer queue: keeps connects out of the caller's stack. */
   #later(f: () => void): void {
     this.#env.host.setTimer(0, () => {
-      if (!this.#destroyed) f();
+      if (!this.destroyed) f();
     });
-  }
-
-  /** A new view of this stream for a binding's connection. */
-  #link(): StreamLink {
-    return new SecureStream.#Link(this);
   }
 
   /**
@@ -376,9 +443,14 @@ export class SecureStream {
    * of closures: on XS its methods exist once, on the prototype, where 13
    * closures cost ~160 slots per connection.
    */
-  static readonly #Link = class implements StreamLink {
+  static readonly #Link = class implements LinkControl {
     readonly #s: SecureStream;
-    #mine = true;
+    #conn: Connection | undefined;
+    #live = true;
+    /** CONNECTED was reported for this connection. */
+    #up = false;
+    #timings: ConnectTimings | undefined;
+    #peer: string | undefined;
 
     constructor(s: SecureStream) {
       this.#s = s;
@@ -388,16 +460,22 @@ export class SecureStream {
     get policy() { return this.#s.#policy; }
     get streamtype() { return this.#s.streamtype; }
     get txLength() { return this.#s.#txLength; }
+    get pending() { return this.#live && (this.#s.#flags & PENDING) !== 0; }
+    get responseTimeoutMs() { return this.#s.#env.responseTimeoutMs; }
 
-    /** The connection is still the stream's, and the stream is alive. */
-    #live(): boolean {
-      return this.#mine && !this.#s.#destroyed;
+    attach(conn: Connection): void {
+      if (this.#live) this.#conn = conn;
     }
 
-    /** The connection is over: nothing from it reaches the stream again. */
-    #end(): void {
-      this.#mine = false;
-      this.#s.#conn = undefined;
+    requestTx(): void {
+      this.#conn?.requestTx();
+    }
+
+    kill(): void {
+      this.#live = false;
+      const conn = this.#conn;
+      this.#conn = undefined;
+      conn?.close();
     }
 
     expand(template: string, encode?: (value: string) => string): string {
@@ -414,87 +492,110 @@ export class SecureStream {
     }
 
     receivedHeader(header: string, value: string): void {
-      for (const [name, h] of this.#s.#headerNames()) if (h.toLowerCase() === header) this.#s.#metadata.set(name, value);
-    }
-
-    state(state: number): boolean {
-      return this.#live() && this.#s.#event(state) === Ret.OK && this.#live();
-    }
-
-    rx(payload: Uint8Array, flags: number): boolean {
-      if (!this.#live()) return false;
       const s = this.#s;
-      const ret = s.#call(() => s.#handlers.onRx?.(payload, flags));
-      s.#apply(ret);
-      return ret === Ret.OK && this.#live();
-    }
-
-    tx(maxLength: number): TxPull {
-      if (!this.#live()) return "stop";
-      const s = this.#s;
-      let pulled: { payload: Uint8Array; flags: number } | undefined;
-      const out = s.#call(() => {
-        const r = s.#handlers.onTx?.(maxLength) ?? Ret.TX_DONT_SEND;
-        if (typeof r === "number") return r;
-        pulled = r;
-        return Ret.OK;
-      });
-      s.#apply(out);
-      if (!this.#live() || out < 0) return "stop";
-      if (out === Ret.TX_DONT_SEND || !pulled) return "none";
-      if (pulled.payload.length > maxLength) throw new SSError("bad-tx", `${s.streamtype}: onTx gave ${pulled.payload.length} bytes, more than ${maxLength}`);
-      if (pulled.flags & RxFlag.EOM) s.#txLength = undefined;
-      return pulled;
-    }
-
-    established(info: { readonly timings: ConnectTimings; readonly peer?: string }): void {
-      if (!this.#live()) return;
-      const s = this.#s;
-      s.#failures = 0;
-      s.#established = true;
-      s.#sequence = "connected";
-      s.#timings = info.timings;
-      s.#peer = info.peer;
-    }
-
-    transactionDone(): void {
-      if (this.#live()) this.#s.cancelTimeout();
-    }
-
-    perf(extra: Record<string, unknown>): boolean {
-      if (!this.#live() || !this.#s.#policy.flag("perf")) return true;
-      return this.rx(utf8Encode(this.#s.#perfReport(extra)), RxFlag.PERF_JSON | RxFlag.SOM | RxFlag.EOM);
-    }
-
-    failed(error: HostError): void {
-      if (!this.#live()) return;
-      this.#end();
-      const s = this.#s;
-      s.#env.host.log(`${s.streamtype}: ${error.kind}: ${error.message}`);
-      if (s.#established) {
-        s.#sequence = "idle";
-        s.#connectionEnded(false);
-      } else {
-        s.#attemptFailed(failureState(error.kind));
+      for (const [name, h] of s.#headerNames()) {
+        if (h.toLowerCase() !== header) continue;
+        // held to what setMetadata() takes: these values go out again with the next request
+        const why = metadataFault(value, s.#inEndpoint(name));
+        if (why) {
+          s.#metadata.delete(name);
+          s.#env.host.log(`${s.streamtype}: response header "${header}" not kept in metadata "${name}": it ${why}`);
+        } else {
+          s.#metadata.set(name, value);
+        }
       }
     }
 
-    closed({ complete, retryAfterMs }: { readonly complete: boolean; readonly retryAfterMs?: number }): void {
-      if (!this.#live()) return;
-      this.#end();
-      this.#s.#sequence = "idle";
-      this.#s.#connectionEnded(complete, false, retryAfterMs);
+    connected(info: { readonly timings: ConnectTimings; readonly peer?: string }): boolean {
+      if (!this.#live) return false;
+      if (this.#up) return true;
+      this.#up = true;
+      this.#timings = info.timings;
+      this.#peer = info.peer;
+      this.#s.#event(State.CONNECTED);
+      return this.#live;
+    }
+
+    state(state: number): boolean {
+      if (this.#live) this.#s.#event(state);
+      return this.#live;
+    }
+
+    rx(payload: Uint8Array, flags: number): boolean {
+      if (!this.#live) return false;
+      const s = this.#s;
+      s.#apply(s.#call(() => s.#handlers.onRx?.(payload, flags, s)));
+      return this.#live;
+    }
+
+    tx(maxLength: number, flags: number): TxPull {
+      if (!this.#live) return "stop";
+      const s = this.#s;
+      let pulled: { payload: Uint8Array; flags: number } | undefined;
+      s.#apply(s.#call(() => {
+        const r = s.#handlers.onTx?.(maxLength, flags, s) ?? Ret.TX_DONT_SEND;
+        if (typeof r === "number") return r;
+        pulled = r;
+        return Ret.OK;
+      }));
+      if (!this.#live) return "stop";
+      if (!pulled) return "none";
+      const length = pulled.payload instanceof Uint8Array ? pulled.payload.length : -1;
+      if (length < 0 || length > maxLength) {
+        const why = length < 0 ? "a payload that is not a Uint8Array"
+          : `${length} bytes, more than the ${maxLength} asked for${s.#txLength !== undefined ? ` (requestTxLength(${s.#txLength}) announced the body's length)` : ""}`;
+        this.#conn?.close();
+        this.ended({ reason: `onTx gave ${why}: the transaction is abandoned`, local: true });
+        return "stop";
+      }
+      return pulled;
+    }
+
+    done(result: number): boolean {
+      if (!this.#live) return false;
+      const s = this.#s;
+      // finished before it is reported: a requestTx() from the handler asks for the next one
+      s.#flags &= ~PENDING;
+      s.#txLength = undefined;
+      s.#failures = 0;
+      s.cancelTimeout();
+      s.#event(result);
+      return this.#live;
+    }
+
+    perf(extra: Record<string, unknown>): boolean {
+      if (!this.#live || !this.#s.#policy.flag("perf")) return this.#live;
+      const t = this.#timings ?? {};
+      const us = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 1000));
+      const report = JSON.stringify({ peer: this.#peer, dns_us: us(t.dnsMs), sockconn_us: us(t.tcpMs), tls_us: us(t.tlsMs), ...extra });
+      return this.rx(utf8Encode(report), RxFlag.PERF_JSON | RxFlag.SOM | RxFlag.EOM);
+    }
+
+    fault(error: unknown): void {
+      if (!this.#live) return;
+      const s = this.#s;
+      this.#conn?.close();
+      const e = error as { name?: unknown; message?: unknown } | undefined;
+      const reason = `${String(e?.name ?? "Error")}: ${String(e?.message ?? error)}`;
+      s.#env.bug(`${s.streamtype}: ${reason}`);
+      this.ended({ reason: `the connection is closed after an internal error (${reason})`, local: true });
+    }
+
+    ended(end: ConnectionEnd): void {
+      if (!this.#live) return;
+      this.#live = false;
+      this.#conn = undefined;
+      this.#s.#ended(this, end);
     }
   };
-
-  /** JSON perf report for a connection, in the shape of lws' conmon report. */
-  #perfReport(extra: Record<string, unknown>): string {
-    const t = this.#timings;
-    const us = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 1000));
-    return JSON.stringify({ peer: this.#peer, dns_us: us(t.dnsMs), sockconn_us: us(t.tcpMs), tls_us: us(t.tlsMs), ...extra });
-  }
 }
 
-function failureState(kind: HostErrorKind): number {
-  return kind === "tls-auth" ? State.AUTH_FAILED : State.UNREACHABLE;
+/** Why a metadata value cannot be used, or undefined when it can. */
+function metadataFault(value: unknown, inEndpoint: boolean): string | undefined {
+  if (typeof value !== "string") return "must be a string";
+  if (value.length > MAX_METADATA_LENGTH) return `is over ${MAX_METADATA_LENGTH} characters`;
+  if (NOT_IN_METADATA.test(value)) return "holds CR, LF or NUL";
+  if (LONE_SURROGATE.test(value)) return "holds a lone UTF-16 surrogate, which has no encoding";
+  if (inEndpoint && NOT_HOST_NAME.test(value)) return "is used in the endpoint and holds more than host name characters (letters, digits, '.', '-')";
+  return undefined;
 }

@@ -656,7 +656,8 @@ const REQUESTS: RequestFixture[] = [
   { name: "header name with CRLF", request: { ...GET, headers: [["X\r\nEvil", "1"]] }, refused: "forbidden character U+000D" },
   { name: "empty header name", request: { ...GET, headers: [["", "1"]] }, refused: 'header name "" is empty' },
   { name: "non-ASCII header name", request: { ...GET, headers: [["X-\u00e9", "1"]] }, refused: "forbidden character U+00E9" },
-  { name: "header value injecting a header", request: { ...GET, headers: [["X-A", "1\r\nX-Evil: 2"]] }, refused: 'value of header "X-A" "1\\r\\nX-Evil: 2" has a forbidden character U+000D at 1' },
+  // the value itself is never shown: it may be a credential
+  { name: "header value injecting a header", request: { ...GET, headers: [["X-A", "1\r\nX-Evil: 2"]] }, refused: 'value of header "X-A" has a forbidden character U+000D at 1' },
   { name: "header value with a bare LF", request: { ...GET, headers: [["X-A", "1\nX-Evil: 2"]] }, refused: "forbidden character U+000A at 1" },
   { name: "header value with NUL", request: { ...GET, headers: [["X-A", "a\0"]] }, refused: "forbidden character U+0000 at 1" },
   { name: "header value with DEL", request: { ...GET, headers: [["X-A", "a\x7f"]] }, refused: "forbidden character U+007F" },

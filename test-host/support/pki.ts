@@ -1,7 +1,9 @@
 // Test certificates, made with the `openssl` CLI (Debian package openssl)
 // into a temporary directory once per process. Every server certificate is
 // served with its CA (leaf + CA chain), because the device's TLS rejects a
-// leaf-only chain (see ../shared/reference/moddable.md, "Observed behaviour").
+// leaf-only chain. Every certificate carries Subject and Authority Key
+// Identifiers, which the device's TLS needs after the leaf, except the one CA
+// made without an AKI to show that refusal.
 
 import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
@@ -32,6 +34,10 @@ export interface TestPki {
   readonly ca: Credential;
   /** An unrelated CA nobody trusts. */
   readonly otherCa: Credential;
+  /** An intermediate CA signed by ca. */
+  readonly intermediate: Credential;
+  /** A CA with a Subject Key Identifier but no Authority Key Identifier: the device's TLS cannot use it. */
+  readonly noAkiCa: Credential;
   /** DNS localhost + IP 127.0.0.1, signed by ca. */
   readonly server: ServerCredential;
   /** As server, but valid only in 2020. */
@@ -42,6 +48,12 @@ export interface TestPki {
   readonly selfSigned: ServerCredential;
   /** localhost/127.0.0.1, signed by otherCa (chain: leaf + otherCa). */
   readonly otherServer: ServerCredential;
+  /** localhost/127.0.0.1, signed by intermediate (chain: leaf + intermediate + ca). */
+  readonly viaIntermediate: ServerCredential;
+  /** localhost/127.0.0.1, signed by noAkiCa (chain: leaf + noAkiCa). */
+  readonly noAkiServer: ServerCredential;
+  /** localhost/127.0.0.1, signed by ca with RSA-PSS, which the device's TLS cannot check (chain: leaf + ca). */
+  readonly pssServer: ServerCredential;
   /** RSA client certificate signed by ca. */
   readonly client: Credential;
   /** EC prime256v1 client certificate signed by ca: the device cannot use it. */
@@ -57,7 +69,7 @@ export function opensslAvailable(): boolean {
   return available;
 }
 
-/** The test PKI, made on first use (about a second: four RSA keys). */
+/** The test PKI, made on first use (about a second: six RSA keys). */
 export function testPki(): TestPki {
   cached ??= makePki();
   return cached;
@@ -87,21 +99,26 @@ function makePki(): TestPki {
     openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", name]);
     return name;
   };
-  const makeCa = (name: string, cn: string, firstSerial: string) => {
-    const key = rsaKey(`${name}.key`);
-    openssl(["req", ...cnf, "-x509", "-new", "-key", key, "-sha256", "-days", "3650",
-      "-subj", `/CN=${cn}`, "-extensions", "v3_ca", "-out", `${name}.pem`]);
+  // The database `openssl ca` keeps for each CA that signs.
+  const database = (name: string, firstSerial: string) => {
     const db = path.join(dir, `${name}-db`);
     mkdirSync(db);
     writeFileSync(path.join(db, "index.txt"), "");
     writeFileSync(path.join(db, "serial"), `${firstSerial}\n`);
+  };
+  const makeCa = (name: string, cn: string, firstSerial: string, extensions = "v3_ca") => {
+    const key = rsaKey(`${name}.key`);
+    openssl(["req", ...cnf, "-x509", "-new", "-key", key, "-sha256", "-days", "3650",
+      "-subj", `/CN=${cn}`, "-extensions", extensions, "-out", `${name}.pem`]);
+    database(name, firstSerial);
     return credential(dir, name, key);
   };
   // `openssl ca` rather than `x509 -req`: OpenSSL 3.0's x509 cannot set a
   // start date, and the expired certificate needs one in the past.
-  const sign = (ca: string, name: string, key: string, cn: string, ext: string, san: string, start: string, end: string) => {
+  const sign = (ca: string, name: string, key: string, cn: string, ext: string, san: string, start: string, end: string,
+    extra: string[] = []) => {
     openssl(["req", ...cnf, "-new", "-key", key, "-subj", `/CN=${cn}`, "-out", `${name}.csr`]);
-    openssl(["ca", ...cnf, "-batch", "-notext", "-keyfile", `${ca}.key`, "-cert", `${ca}.pem`,
+    openssl(["ca", ...cnf, "-batch", "-notext", ...extra, "-keyfile", `${ca}.key`, "-cert", `${ca}.pem`,
       "-startdate", start, "-enddate", end, "-extensions", ext, "-in", `${name}.csr`, "-out", `${name}.pem`],
       san, path.join(dir, `${ca}-db`));
     return credential(dir, name, key);
@@ -110,11 +127,15 @@ function makePki(): TestPki {
   const day = 86_400_000;
   const validFrom = asn1Time(Date.now() - day);
   const validTo = asn1Time(Date.now() + 730 * day);
-  const withChain = (leaf: Credential, issuer: Credential | undefined): ServerCredential =>
-    ({ ...leaf, chainPem: issuer ? leaf.certPem + issuer.certPem : leaf.certPem });
+  const withChain = (leaf: Credential, ...issuers: Credential[]): ServerCredential =>
+    ({ ...leaf, chainPem: [leaf, ...issuers].map((c) => c.certPem).join("") });
 
   const ca = makeCa("ca", "XS Secure Streams Test CA", "1000");
   const otherCa = makeCa("other-ca", "Unrelated Test CA", "2000");
+  const noAkiCa = makeCa("no-aki-ca", "Test CA without AKI", "3000", "v3_ca_no_aki");
+  const intermediate = sign("ca", "intermediate", rsaKey("intermediate.key"), "XS Secure Streams Test Intermediate CA",
+    "v3_intermediate", "DNS:unused", validFrom, validTo);
+  database("intermediate", "4000");
   const serverKey = rsaKey("server.key");
   const server = withChain(
     sign("ca", "server", serverKey, "localhost", "server", localhostSan, validFrom, validTo), ca);
@@ -126,13 +147,23 @@ function makePki(): TestPki {
     sign("other-ca", "other-server", serverKey, "localhost", "server", localhostSan, validFrom, validTo), otherCa);
   openssl(["req", ...cnf, "-x509", "-new", "-key", serverKey, "-sha256", "-days", "730",
     "-subj", "/CN=localhost", "-extensions", "server", "-out", "self-signed.pem"], localhostSan);
-  const selfSigned = withChain(credential(dir, "self-signed", serverKey), undefined);
+  const selfSigned = withChain(credential(dir, "self-signed", serverKey));
+  const viaIntermediate = withChain(
+    sign("intermediate", "via-intermediate", serverKey, "localhost", "server", localhostSan, validFrom, validTo),
+    intermediate, ca);
+  const pssServer = withChain(sign("ca", "pss-server", serverKey, "localhost", "server", localhostSan, validFrom, validTo,
+    ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"]), ca);
+  const noAkiServer = withChain(
+    sign("no-aki-ca", "no-aki-server", serverKey, "localhost", "server", localhostSan, validFrom, validTo), noAkiCa);
   const client = sign("ca", "client", rsaKey("client.key"), "xs-test-device", "client", "DNS:xs-test-device",
     validFrom, validTo);
   const ecClient = sign("ca", "ec-client", ecKey("ec-client.key"), "xs-test-device-ec", "client",
     "DNS:xs-test-device-ec", validFrom, validTo);
 
-  return { dir, ca, otherCa, server, expired, wrongHost, selfSigned, otherServer, client, ecClient };
+  return {
+    dir, ca, otherCa, intermediate, noAkiCa, server, expired, wrongHost, selfSigned, otherServer, viaIntermediate,
+    noAkiServer, pssServer, client, ecClient,
+  };
 }
 
 function credential(dir: string, name: string, keyName: string): Credential {
@@ -178,6 +209,15 @@ email_in_dn = no
 commonName = supplied
 [ v3_ca ]
 basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ v3_ca_no_aki ]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[ v3_intermediate ]
+basicConstraints = critical, CA:TRUE, pathlen:0
 keyUsage = critical, keyCertSign, cRLSign
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always

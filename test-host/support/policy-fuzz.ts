@@ -411,7 +411,7 @@ export function featurePolicy(cert: string): string {
       { api: { endpoint: "api.example.com", port: 443, protocol: "h2", tls: true, tls_trust_store: "store", retry: "default",
         timeout_ms: 4000000000, http_method: "POST", http_url: "/v1/${thing}", metadata: [{ thing: "" }, { ctype: "content-type:" }],
         http_resp_map: [{ "200": 1 }, { "404": 2 }], use_auth: "sigv4", aws_region: "eu-west-1", proxy_buflen: 32768 } },
-      { "café_ß": { endpoint: "café.example", port: 80, protocol: "h1", http_method: "GET", http_url: "/", retry: "quick" } },
+      { "café_ß": { endpoint: "xn--caf-dma.example", port: 80, protocol: "h1", http_method: "GET", http_url: "/", retry: "quick" } },
       { "日本語": { endpoint: "mqtt.example", port: 8883, protocol: "mqtt", tls: true, tls_trust_store: "one",
         mqtt_topic: "t/${id}", metadata: [{ id: "" }], mqtt_qos: 1, mqtt_keep_alive: 60, mqtt_will_topic: "w", mqtt_will_qos: 2, aws_iot: true } },
       { "emoji😀": { endpoint: "ws.example", port: 443, protocol: "ws", ws_subprotocol: "chat", ws_binary: true, retry: "bare", use_auth: "plain" } },

@@ -10,10 +10,12 @@ import { bundleForXS } from "../../hosts/xsnap/bundle.js";
 import { XSBridge, type Crank } from "../../hosts/xsnap/bridge.js";
 import { pack } from "../../hosts/xsnap/bridge-protocol.js";
 import type { HandlerReturn } from "../../src/ss/states.js";
-import type { XSReport, XSRxRecord, XSStartHead, XSStateReply } from "./xs-stream-entry.js";
+import type { XSReport, XSRxRecord, XSStartHead, XSStateReply, XSStreamOptions } from "./xs-stream-entry.js";
 
 export interface XSStreamRecord extends XSRxRecord {
   states: string[];
+  /** States reported after `until` held and before the test destroyed the stream. */
+  after: string[];
   /** log() lines of the XS runtime and of the parent's NodeHost. */
   logs: string[];
   /** Meter figures of every crank of the run. */
@@ -22,16 +24,13 @@ export interface XSStreamRecord extends XSRxRecord {
   pending: { connections: number; timers: number };
 }
 
-export interface XSRunOptions {
-  readonly metadata?: Record<string, string>;
-  readonly send?: Uint8Array;
+export interface XSRunOptions extends XSStreamOptions {
   /** Stop when this returns true (checked after each state). */
   readonly until: (states: string[]) => boolean;
   /** Give up after this long (a test failure, not a result). */
   readonly limitMs?: number;
   /** Called for each state (its lws name) before `until`; its return is onState's. */
   readonly onState?: (state: string, states: readonly string[]) => HandlerReturn | void;
-  readonly startTimeout?: boolean;
   /** Set in the parent's NodeHost blob store before the stream starts. */
   readonly blobs?: Record<string, Uint8Array>;
   /** Measure live heap slots after each crank (slow: a gc() crank each). */
@@ -52,6 +51,8 @@ const dec = new TextDecoder();
 /** Runs `streamtype` of the compiled `policy` in a fresh XS worker until `until` holds. */
 export async function runStreamInXS(policy: Uint8Array, streamtype: string, o: XSRunOptions): Promise<XSStreamRecord> {
   const states: string[] = [];
+  const after: string[] = [];
+  let stopped = false;
   const logs: string[] = [];
   const cranks: Crank[] = [];
   let settle!: { resolve: (r: XSRxRecord) => void; reject: (e: Error) => void };
@@ -60,11 +61,11 @@ export async function runStreamInXS(policy: Uint8Array, streamtype: string, o: X
   const onMessage = (bytes: Uint8Array): Uint8Array => {
     const r = JSON.parse(dec.decode(bytes)) as XSReport;
     if (r.t === "state") {
-      states.push(r.state);
+      (stopped ? after : states).push(r.state);
       const reply: XSStateReply = {};
       const ret = o.onState?.(r.state, states);
       if (ret !== undefined) reply.ret = ret;
-      if (o.until(states)) reply.stop = true;
+      if (stopped || o.until(states)) reply.stop = stopped = true;
       return enc.encode(JSON.stringify(reply));
     }
     if (r.t === "end") settle.resolve(r.record);
@@ -82,11 +83,12 @@ export async function runStreamInXS(policy: Uint8Array, streamtype: string, o: X
     `${streamtype} (XS): no result in time; states ${states.join(" ")}; logs ${logs.join(" | ")}`)), o.limitMs ?? 20000);
   try {
     for (const [k, v] of Object.entries(o.blobs ?? {})) bridge.host.blobs.set(k, v);
-    const head: XSStartHead = { streamtype, metadata: o.metadata, startTimeout: o.startTimeout };
-    await bridge.post(pack(head, o.send ? [policy, o.send] : [policy]));
+    const { until: _u, limitMs: _l, onState: _s, blobs: _b, liveSlots: _v, send, ...scenario } = o;
+    const head: XSStartHead = { streamtype, ...scenario };
+    await bridge.post(pack(head, send ? [policy, send] : [policy]));
     const rx = await result;
     await bridge.idle();
-    return { states, logs, cranks, ...rx, pending: bridge.pending };
+    return { states, after, logs, cranks, ...rx, pending: bridge.pending };
   } finally {
     clearTimeout(limit);
     await bridge.close();

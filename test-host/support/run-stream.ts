@@ -1,8 +1,7 @@
 // Runs one Secure Stream on the Node host against real local servers and
 // records what the app sees, for the scenario tests.
 
-import { rxRecorder, beginStream } from "./stream-record.js";
-import { sendBytes } from "../../src/ss/send-bytes.js";
+import { scenarioHandlers, beginStream, type ScenarioOptions } from "./stream-record.js";
 import { createHash } from "node:crypto";
 import { NodeHost } from "../../hosts/node/host.js";
 import { SecureStreams } from "../../src/ss/context.js";
@@ -14,7 +13,12 @@ import type { SecureStream } from "../../src/ss/stream.js";
 
 export interface StreamRecord {
   states: string[];
+  /** States reported after `until` held and before the test destroyed the stream (e.g. a QOS state after DISCONNECTED). */
+  after: string[];
+  /** Host timers still set when the run stopped, before the stream was destroyed: a retry would be one. */
+  timersPending: number;
   rxBytes: number;
+  eoms: number;
   rxChunks: number;
   largestChunk: number;
   sha256: string;
@@ -29,55 +33,75 @@ export function compile(policy: object): Policy {
   return Policy.open(r.binary);
 }
 
-export interface RunOptions {
-  readonly metadata?: Record<string, string>;
-  readonly send?: Uint8Array;
+export interface RunOptions extends ScenarioOptions {
   /** Stop when this returns true (checked after each state). */
   readonly until: (states: string[]) => boolean;
   /** Give up after this long (a test failure, not a result). */
   readonly limitMs?: number;
   readonly onState?: (state: number, stream: SecureStream) => HandlerReturn | void;
-  readonly startTimeout?: boolean;
   readonly blobs?: Record<string, Uint8Array>;
   /** The host's DNS servers (NodeHostOptions.dnsServers). */
   readonly dnsServers?: readonly string[];
+  /** The context's responseTimeoutMs. */
+  readonly responseTimeoutMs?: number;
+}
+
+/** A NodeHost that knows which of its timers are still set. */
+class CountingHost extends NodeHost {
+  readonly pending = new Set<unknown>();
+  override setTimer(ms: number, callback: () => void): unknown {
+    const id: unknown = super.setTimer(ms, () => {
+      this.pending.delete(id);
+      callback();
+    });
+    this.pending.add(id);
+    return id;
+  }
+  override clearTimer(id: unknown): void {
+    this.pending.delete(id);
+    super.clearTimer(id);
+  }
 }
 
 /** Runs the stream until `until` holds; transitions are checked strictly. */
 export function runStream(policy: Policy, streamtype: string, o: RunOptions): Promise<StreamRecord> {
   const logs: string[] = [];
-  const host = new NodeHost({ log: (m) => logs.push(m), ...(o.dnsServers ? { dnsServers: o.dnsServers } : {}) });
+  const host = new CountingHost({ log: (m) => logs.push(m), ...(o.dnsServers ? { dnsServers: o.dnsServers } : {}) });
   for (const [k, v] of Object.entries(o.blobs ?? {})) host.blobs.set(k, v);
-  const ss = new SecureStreams(host, policy, { bindings: [h1], strict: true });
+  const ss = new SecureStreams(host, policy, { bindings: [h1], strict: true, responseTimeoutMs: o.responseTimeoutMs });
   const hash = createHash("sha256");
-  const record: StreamRecord = { states: [], rxBytes: 0, rxChunks: 0, largestChunk: 0, sha256: "", perf: [], logs };
+  const record: StreamRecord = { states: [], after: [], timersPending: 0, rxBytes: 0, eoms: 0, rxChunks: 0, largestChunk: 0, sha256: "", perf: [], logs };
   return new Promise((resolve, reject) => {
     let done = false;
+    let destroying = false;
+    let failure: Error | undefined;
     const end = (error?: Error) => {
+      failure ??= error; // an error wins, even after `until` held
       if (done) return;
       done = true;
       clearTimeout(limit);
       setImmediate(() => {
+        record.timersPending = host.pending.size;
+        destroying = true;
         stream.destroy();
         record.sha256 = hash.digest("hex");
-        if (error) reject(error);
+        if (failure) reject(failure);
         else resolve(record);
       });
     };
     const limit = setTimeout(() => end(new Error(`${streamtype}: no result in time; states ${record.states.join(" ")}; logs ${logs.join(" | ")}`)), o.limitMs ?? 20000);
-    let stream: SecureStream;
-    stream = ss.create(streamtype, {
-      onState: (state) => {
-        if (done) return Ret.OK; // the test's own destroy() is not part of the record
-        record.states.push(stateName(state));
-        const ret = o.onState?.(state, stream!);
-        if (o.until(record.states)) end();
-        return ret ?? (state === State.TIMEOUT ? Ret.DISCONNECT_ME : Ret.OK);
-      },
-      onRx: rxRecorder(record, hash),
-      onTx: sendBytes(o.send ?? new Uint8Array(0)),
-    });
-    beginStream(stream, o);
+    const stream = ss.create(streamtype, scenarioHandlers(o, record, hash, (state, s) => {
+      if (destroying) return Ret.OK; // the test's own destroy() is not part of the record
+      (done ? record.after : record.states).push(stateName(state));
+      const ret = o.onState?.(state, s);
+      if (!done && o.until(record.states)) end();
+      return ret ?? (state === State.TIMEOUT ? Ret.DISCONNECT_ME : Ret.OK);
+    }));
+    try {
+      beginStream(stream, o);
+    } catch (e) {
+      end(e as Error);
+    }
   });
 }
 

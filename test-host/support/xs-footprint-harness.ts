@@ -161,7 +161,7 @@ let cycles = 0;
 /**
  * k streams of `type`, each: create, requestTx, then destroyed
  *   i % 3 == 0: at once, while CONNECTING (the socket is still opening)
- *   i % 3 == 1: by returning DESTROY_ME from CONNECTED (response head in)
+ *   i % 3 == 1: by returning DESTROY_ME from onRx (the response body arriving)
  *   i % 3 == 2: from a 0 ms timer after QOS_ACK_REMOTE (connection kept alive)
  * BATCH_DONE is reported once all k are destroyed. A stream that fails
  * (UNREACHABLE, ALL_RETRIES_FAILED, QOS_NACK_REMOTE) is counted and destroyed.
@@ -183,10 +183,10 @@ function batch(k: number, type: string): void {
           failures++;
           return rt.Ret.DESTROY_ME;
         }
-        if (mode === 1 && state === S.CONNECTED) return rt.Ret.DESTROY_ME;
         if (mode === 2 && state === S.QOS_ACK_REMOTE) host.setTimer(0, () => s!.destroy());
         return 0;
       },
+      onRx: (): HandlerReturn => (mode === 1 ? rt.Ret.DESTROY_ME : 0),
     });
     s.requestTx();
     if (mode === 0) s.destroy();

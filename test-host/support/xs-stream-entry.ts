@@ -14,8 +14,7 @@
 // head {streamtype, metadata?, startTimeout?}, sections [policy, send?], so
 // the policy and the payload come in as raw bytes (no base64 through a script).
 
-import { rxRecorder, beginStream } from "./stream-record.js";
-import { sendBytes } from "../../src/ss/send-bytes.js";
+import { scenarioHandlers, beginStream, type ScenarioOptions } from "./stream-record.js";
 import { XSBridgeHost } from "../../hosts/xsnap/xs-host.js";
 import { SecureStreams } from "../../src/ss/context.js";
 import { Policy } from "../../src/policy/reader.js";
@@ -26,23 +25,22 @@ import { utf8Decode, utf8Encode } from "../../src/util/utf8.js";
 import { unpack } from "../../hosts/xsnap/bridge-protocol.js";
 import { Murmur3 } from "./murmur3.js";
 
-export interface XSStreamOptions {
-  readonly metadata?: Record<string, string>;
-  /** Payload to send (requestTxLength), pulled in onTx pieces. */
-  readonly send?: Uint8Array;
-  readonly startTimeout?: boolean;
+export interface XSStreamOptions extends ScenarioOptions {
+  /** The context's responseTimeoutMs. */
+  readonly responseTimeoutMs?: number;
+}
+
+/** The JSON head of the start message serve() takes: the options but `send`, which comes as raw bytes. */
+export interface XSStartHead extends Omit<XSStreamOptions, "send"> {
+  readonly streamtype: string;
 }
 
 /** What XS reports at the end: run-stream.ts's StreamRecord without states (the parent has them) and logs (the parent's). */
-/** The JSON head of the start message serve() takes. */
-export interface XSStartHead {
-  readonly streamtype: string;
-  readonly metadata?: Record<string, string>;
-  readonly startTimeout?: boolean;
-}
-
 export interface XSRxRecord {
+  /** Host timers still set when the run stopped, before the stream was destroyed: a retry would be one. */
+  timersPending: number;
   rxBytes: number;
+  eoms: number;
   rxChunks: number;
   largestChunk: number;
   /** MurmurHash3 x86_32 of the payload (support/murmur3.ts). */
@@ -75,39 +73,38 @@ function report(r: XSReport): XSStateReply {
 export function serve(): void {
   host().onMessage = (bytes) => {
     const { head, sections } = unpack<XSStartHead>(bytes);
-    startStream(sections[0]!, head.streamtype, { metadata: head.metadata, startTimeout: head.startTimeout, send: sections[1] });
+    startStream(sections[0]!, head.streamtype, { ...head, send: sections[1] });
   };
 }
 
 /** Runs one stream of `streamtype` until the parent says stop; see the header for the reports. */
 export function startStream(policyBytes: Uint8Array, streamtype: string, o: XSStreamOptions = {}): void {
   const h = host();
-  const ss = new SecureStreams(h, Policy.open(policyBytes), { bindings: [h1], strict: true });
+  const ss = new SecureStreams(h, Policy.open(policyBytes), { bindings: [h1], strict: true, responseTimeoutMs: o.responseTimeoutMs });
   const hash = new Murmur3();
-  const record: XSRxRecord = { rxBytes: 0, rxChunks: 0, largestChunk: 0, hash: "", perf: [] };
+  const record: XSRxRecord = { timersPending: 0, rxBytes: 0, eoms: 0, rxChunks: 0, largestChunk: 0, hash: "", perf: [] };
   let done = false;
+  let destroying = false;
   let stream: SecureStream | undefined;
   const end = () => {
     if (done) return;
     done = true;
     // From the timer queue, as runStream's setImmediate: not inside the stream's own callback.
     h.setTimer(0, () => {
+      record.timersPending = h.pending.timers;
+      destroying = true;
       stream?.destroy();
       record.hash = hash.digest();
       report({ t: "end", record });
     });
   };
   try {
-    stream = ss.create(streamtype, {
-      onState: (state) => {
-        if (done) return Ret.OK; // the test's own destroy() is not part of the record
-        const reply = report({ t: "state", state: stateName(state) });
-        if (reply.stop) end();
-        return reply.ret ?? (state === State.TIMEOUT ? Ret.DISCONNECT_ME : Ret.OK);
-      },
-      onRx: rxRecorder(record, hash),
-      onTx: sendBytes(o.send ?? new Uint8Array(0)),
-    });
+    stream = ss.create(streamtype, scenarioHandlers(o, record, hash, (state) => {
+      if (destroying) return Ret.OK; // the test's own destroy() is not part of the record
+      const reply = report({ t: "state", state: stateName(state) });
+      if (reply.stop) end();
+      return reply.ret ?? (state === State.TIMEOUT ? Ret.DISCONNECT_ME : Ret.OK);
+    }));
     beginStream(stream, o);
   } catch (e) {
     done = true;

@@ -29,6 +29,11 @@ const EXPANDED_KEYS = [
 
 const MAX_CERT_BYTES = 65535;
 
+/** An HTTP token (RFC 9110): methods and header names. */
+const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Headers the runtime writes itself, from the endpoint and the body's framing. */
+const RESERVED_HEADERS = ["host", "content-length", "transfer-encoding"];
+
 let compiledSchema: ReturnType<Ajv["compile"]> | undefined;
 function schemaValidator(): ReturnType<Ajv["compile"]> {
   if (!compiledSchema) {
@@ -356,6 +361,11 @@ class Semantics {
       if (typeof input[key] === "string") this.expansions(input[key] as string, names, at(key));
     }
 
+    const protocol = input.protocol ?? "h1";
+    if (input.server !== true && (protocol === "h1" || protocol === "h2" || protocol === "h3" || protocol === "ws")) {
+      this.httpFields(input, at);
+    }
+
     const out: CanonicalStreamtype = {};
     for (const spec of STREAMTYPE_KEYS) {
       const value = input[spec.name];
@@ -366,6 +376,49 @@ class Semantics {
       else if (typeof value === "string" || typeof value === "number" || value === true) out[spec.name] = value;
     }
     return out;
+  }
+
+  /**
+   * What a client's HTTP request is made of must be sendable as written:
+   * a value the wire cannot carry would otherwise fail every attempt at run
+   * time, one connection each.
+   */
+  private httpFields(input: Obj, at: (key: string) => string): void {
+    const method = input.http_method;
+    if (typeof method === "string" && !HTTP_TOKEN.test(method)) {
+      this.error(at("http_method"), `expected an HTTP method (a token: letters, digits and !#$%&'*+.^_\`|~-), got ${shown(method)}`);
+    }
+    const url = input.http_url;
+    if (typeof url === "string") {
+      const literal = url.replace(/\$\{[^}]*\}/g, "x");
+      const bad = literal.search(/[^\0\x21-\x7e]/); // (NUL is the schema's to report)
+      if (bad >= 0) {
+        this.error(at("http_url"), `a request target holds visible ASCII only: percent-encode the character U+${literal.charCodeAt(bad).toString(16).padStart(4, "0").toUpperCase()} at ${bad} of ${shown(url)}`);
+      } else {
+        const path = literal.split(/[?#]/)[0]!;
+        const dot = path.split("/").find((segment) => segment === "." || segment === "..");
+        if (dot) this.error(at("http_url"), `a "${dot}" path segment: servers resolve it differently, write the path without it (${shown(url)})`);
+      }
+    }
+    const endpoint = input.endpoint;
+    if (typeof endpoint === "string" && /[^A-Za-z0-9.:-]/.test(endpoint.replace(/\$\{[^}]*\}/g, ""))) {
+      this.error(at("endpoint"), `expected a host name (an international one in its xn-- form) or an IP address, with \${metadata} parts, got ${shown(endpoint)}`);
+    }
+    const header = (value: unknown, pointer: string) => {
+      if (typeof value !== "string" || value === "") return;
+      const name = value.endsWith(":") ? value.slice(0, -1) : value;
+      if (!HTTP_TOKEN.test(name)) this.error(pointer, `expected a header name (a token) ending in ":", got ${shown(value)}`);
+      else if (RESERVED_HEADERS.includes(name.toLowerCase())) this.error(pointer, `${name} is written by the runtime from the connection and the body; it cannot come from the policy`);
+    };
+    for (const key of ["http_auth_header", "http_dsn_header", "http_fwv_header", "http_devtype_header"]) header(input[key], at(key));
+    // (the schema checks that metadata header names are tokens)
+    for (const [, value, pointer] of this.pairs(input.metadata, at("metadata"))) {
+      if (typeof value === "string" && RESERVED_HEADERS.includes(value.slice(0, -1).toLowerCase())) header(value, pointer);
+    }
+    const preamble = input.http_auth_preamble;
+    if (typeof preamble === "string" && /[^\t\x20-\x7e\x80-\xff]/.test(preamble)) {
+      this.error(at("http_auth_preamble"), `a header value cannot hold CR, LF or other control characters, got ${shown(preamble)}`);
+    }
   }
 
   /** Flattens [{a: x, b: y}, {c: z}] into one-key objects, reporting duplicate names. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // ss-policy: check, compile and inspect Secure Streams policies on the host.
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { compilePolicy } from "./compile.js";
 import { formatDiagnostic } from "./diagnostics.js";
 import { policySchema } from "./schema.js";
@@ -25,8 +26,9 @@ references, ${"${metadata}"} names, certificates...). Prints every error as
 file:line:col: /json/pointer: message, and warnings the same way.`,
   compile: `usage: ss-policy compile <in.json> -o <out.ssp>
 
-Validates like "check", then writes the compiled binary policy and prints its
-streamtypes, certificates and sizes. Nothing is written if there is an error.`,
+Validates like "check", then writes the compiled binary policy (making its
+folder if need be) and prints its streamtypes, certificates and sizes.
+Nothing is written if there is an error.`,
   inspect: `usage: ss-policy inspect <file.ssp>
 
 Checks a compiled policy (header, every offset, checksum) and prints its
@@ -74,6 +76,7 @@ function compile(args: string[]): number {
   const result = compileFile(file!);
   if (!result) return 1;
   const binary = result.binary!;
+  mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, binary);
   const p = Policy.open(binary);
   const names = [];

@@ -34,7 +34,8 @@ export function encodeRequestHead(request: Http1Request): Uint8Array {
   for (const [name, value] of request.headers) {
     checkToken(name, "header name");
     if (RESERVED.includes(name.toLowerCase())) refuse("header name", name, "is written by encodeRequestHead from its own fields");
-    checkChars(value, `value of header "${name}"`, NOT_FIELD);
+    // the value is left out of the message: it may be a credential
+    checkChars(value, `value of header "${name}"`, NOT_FIELD, false);
     text += `${name}: ${value}\r\n`;
   }
   if (request.chunked) {
@@ -74,17 +75,17 @@ function checkToken(text: string, field: string): void {
   checkChars(text, field, NOT_TOKEN);
 }
 
-function checkChars(text: string, field: string, forbidden: RegExp): void {
+function checkChars(text: string, field: string, forbidden: RegExp, show = true): void {
   const i = text.search(forbidden);
   if (i < 0) return;
   const c = text.charCodeAt(i);
-  refuse(field, text, `has a forbidden character U+${c.toString(16).padStart(4, "0").toUpperCase()} at ${i}`);
+  refuse(field, show ? text : undefined, `has a forbidden character U+${c.toString(16).padStart(4, "0").toUpperCase()} at ${i}`);
 }
 
-function refuse(field: string, text: string, why: string): never {
+function refuse(field: string, text: string | undefined, why: string): never {
   // JSON quoting shows CR, LF and NUL as escapes instead of breaking the message.
-  const shown = JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}...` : text);
-  throw new Http1Error("bad-request", `${field} ${shown} ${why}`);
+  const shown = text === undefined ? "" : ` ${JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}...` : text)}`;
+  throw new Http1Error("bad-request", `${field}${shown} ${why}`);
 }
 
 function latin1Bytes(text: string): Uint8Array {
