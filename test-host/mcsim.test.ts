@@ -12,10 +12,13 @@
 
 import { describe, it, before, after, type TestContext } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { testPki, opensslAvailable } from "./support/pki.js";
 import { requirePeer } from "./support/peers.js";
-import { startH1Servers, type H1Servers } from "./support/h1-servers.js";
+import { startH1Servers, h1Handler, type H1Servers } from "./support/h1-servers.js";
 import { startDnsServer, type DnsServer } from "./support/dns-server.js";
 import { runStream, compile, type StreamRecord } from "./support/run-stream.js";
 import {
@@ -43,22 +46,48 @@ const SCENARIOS: readonly Scenario[] = [
   { stream: "dns_name", what: `a DNS name (${DNS_NAME}), resolved through the host's resolver`, dns: true },
   { stream: "nxdomain", what: "a name the DNS server does not know (NXDOMAIN)", dns: true },
   { stream: "download_1m", what: "a 1 MiB download" },
+  { stream: "demo_certs", what: "TLS with policies/demo-certs, trusting the demo policy's CA" },
+  { stream: "demo_untrusted", what: "the same server, trusting the demo policy's other CA" },
 ];
 
 /** The states that end a run, as in ss-sim and the example app. */
 const END_STATES = ["QOS_ACK_REMOTE", "QOS_NACK_REMOTE", "ALL_RETRIES_FAILED", "AUTH_FAILED", "TIMEOUT"];
 const ended = (states: string[]) => END_STATES.includes(states[states.length - 1]!);
 
-function scenarioPolicy(caDer: Uint8Array, servers: H1Servers): object {
+/** The demo policy's CAs (base64 DER), by name. */
+function demoCas(): Record<string, string> {
+  const demo = JSON.parse(readFileSync(path.join(repoRoot, "policies/demo.json"), "utf8")) as { certs: Record<string, string>[] };
+  return Object.assign({}, ...demo.certs);
+}
+
+/** An https server with the demo's certificate (and its CA), answering as the h1 test servers. */
+async function startDemoCertServer(): Promise<{ port: number; close(): void }> {
+  const certs = path.join(repoRoot, "policies/demo-certs");
+  const server = https.createServer({
+    cert: readFileSync(path.join(certs, "server.pem"), "utf8") + readFileSync(path.join(certs, "ca.pem"), "utf8"),
+    key: readFileSync(path.join(certs, "server.key")),
+  }, h1Handler([]));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+function scenarioPolicy(caDer: Uint8Array, servers: H1Servers, demoPort: number): object {
   const { ports } = servers;
+  const cas = demoCas();
   const get = (port: number, url: string, extra: object = {}) => ({
     endpoint: "127.0.0.1", port, protocol: "h1", http_method: "GET", http_url: url, retry: "quick", timeout_ms: 20000, ...extra,
   });
   const tls = { tls: true, tls_trust_store: "test" };
   return {
     retry: [{ quick: { backoff: [50, 100, 200], conceal: 2, jitterpc: 10 } }],
-    certs: [{ test_ca: base64Encode(caDer) }],
-    trust_stores: [{ name: "test", stack: ["test_ca"] }],
+    certs: [{ test_ca: base64Encode(caDer) }, { demo_ca: cas.demo_ca }, { isrg_root_x1: cas.isrg_root_x1 }],
+    trust_stores: [{ name: "test", stack: ["test_ca"] }, { name: "demo", stack: ["demo_ca"] }, { name: "isrg", stack: ["isrg_root_x1"] }],
     s: [
       { get_plain: get(ports.plain, "/status/200") },
       { post_plain: get(ports.plain, "/echo", { http_method: "POST", metadata: [{ tag: "x-tag:" }] }) },
@@ -67,12 +96,15 @@ function scenarioPolicy(caDer: Uint8Array, servers: H1Servers): object {
       { dns_name: get(ports.plain, "/status/200", { endpoint: DNS_NAME }) },
       { nxdomain: get(ports.plain, "/status/200", { endpoint: "nothing.mcsim.test" }) },
       { download_1m: get(ports.plain, "/bytes/1048576", { timeout_ms: 60000 }) },
+      { demo_certs: get(demoPort, "/status/200", { tls: true, tls_trust_store: "demo" }) },
+      { demo_untrusted: get(demoPort, "/status/200", { tls: true, tls_trust_store: "isrg" }) },
     ],
   };
 }
 
 const sdk = moddableSdk();
 let servers: H1Servers | undefined;
+let demoServer: { port: number; close(): void } | undefined;
 let dns: DnsServer | undefined;
 let dnsError: string | undefined;
 let buildLog = "";
@@ -84,12 +116,13 @@ before(async () => {
   if (!sdk || !opensslAvailable()) return;
   const pki = testPki();
   servers = await startH1Servers(pki);
+  demoServer = await startDemoCertServer();
   try {
     dns = await startDnsServer({ [DNS_NAME]: "127.0.0.1" });
   } catch (error) {
     dnsError = (error as Error).message;
   }
-  const json = scenarioPolicy(pki.ca.certDer, servers);
+  const json = scenarioPolicy(pki.ca.certDer, servers, demoServer.port);
   const compiled = compilePolicy(JSON.stringify(json));
   if (!compiled.binary) throw new Error(`scenario policy: ${JSON.stringify(compiled.diagnostics)}`);
   const scenarios = SCENARIOS.filter((s) => !s.dns || dns);
@@ -122,6 +155,7 @@ before(async () => {
 
 after(() => {
   servers?.close();
+  demoServer?.close();
   dns?.close();
 });
 
@@ -169,6 +203,11 @@ describe("the example app in mcsim, against the Node host", () => {
     assert.equal(states("wrong_ca").at(-1), "ALL_RETRIES_FAILED");
     assert.ok(!states("wrong_ca").includes("CONNECTED"));
     assert.equal(node.get("download_1m")?.rxBytes, 1048576);
+    assert.equal(states("demo_certs").at(-1), "QOS_ACK_REMOTE");
+    assert.equal(states("demo_untrusted").at(-1), "ALL_RETRIES_FAILED");
+    // Refused for the right reason on the device: an untrusted chain, not a CA it cannot read.
+    const untrusted = deviceLines.filter((l) => l.startsWith("demo_untrusted: "));
+    assert.ok(untrusted.length > 0 && untrusted.every((l) => l.startsWith("demo_untrusted: tls-untrusted: ")), untrusted.join("\n"));
     if (dns) {
       assert.equal(states("dns_name").at(-1), "QOS_ACK_REMOTE");
       assert.equal(states("nxdomain").at(-1), "ALL_RETRIES_FAILED");
