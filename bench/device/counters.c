@@ -96,6 +96,16 @@ static txString stringProperty(txSlot* instance, txID id)
 	return NULL;
 }
 
+/* A function's name: its "name" property, or the key its code is named by. */
+static txString functionName(txMachine* the, txSlot* function)
+{
+	txString name = stringProperty(function, mxID(_name));
+	txSlot* code = function->next;
+	if (!name && code && ((code->kind == XS_CODE_KIND) || (code->kind == XS_CODE_X_KIND)) && (code->ID != XS_NO_ID) && (code->ID > 0))
+		name = fxGetKeyName(the, code->ID);
+	return name;
+}
+
 /* What an object is: its constructor's name, a function's name, a closure scope's variables. */
 static void label(txMachine* the, txSlot* instance, char* buffer)
 {
@@ -109,7 +119,7 @@ static void label(txMachine* the, txSlot* instance, char* buffer)
 	}
 	if (instance->next && ((instance->next->kind == XS_CODE_KIND) || (instance->next->kind == XS_CODE_X_KIND) || (instance->next->kind == XS_CALLBACK_KIND))) {
 		append(buffer, "function ");
-		append(buffer, stringProperty(instance, mxID(_name)));
+		append(buffer, functionName(the, instance));
 		return;
 	}
 	if (!prototype) {
@@ -118,7 +128,7 @@ static void label(txMachine* the, txSlot* instance, char* buffer)
 	}
 	for (property = prototype->next; property; property = property->next) {
 		if ((property->ID == mxID(_constructor)) && (property->kind == XS_REFERENCE_KIND)) {
-			txString name = stringProperty(property->value.reference, mxID(_name));
+			txString name = functionName(the, property->value.reference);
 			if (name) {
 				append(buffer, name);
 				return;
