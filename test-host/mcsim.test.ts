@@ -48,6 +48,7 @@ const SCENARIOS: readonly Scenario[] = [
   { stream: "download_1m", what: "a 1 MiB download" },
   { stream: "demo_certs", what: "TLS with policies/demo-certs, trusting the demo policy's CA" },
   { stream: "demo_untrusted", what: "the same server, trusting the demo policy's other CA" },
+  { stream: "long_timeout", what: "a timeout_ms of 2^32 - 1 ms, past what one device Timer takes, while a response takes 1 s" },
 ];
 
 /** The states that end a run, as in ss-sim and the example app. */
@@ -98,6 +99,7 @@ function scenarioPolicy(caDer: Uint8Array, servers: H1Servers, demoPort: number)
       { download_1m: get(ports.plain, "/bytes/1048576", { timeout_ms: 60000 }) },
       { demo_certs: get(demoPort, "/status/200", { tls: true, tls_trust_store: "demo" }) },
       { demo_untrusted: get(demoPort, "/status/200", { tls: true, tls_trust_store: "isrg" }) },
+      { long_timeout: get(ports.plain, "/delay/1", { timeout_ms: 4294967295 }) },
     ],
   };
 }
@@ -205,6 +207,7 @@ describe("the example app in mcsim, against the Node host", () => {
     assert.equal(node.get("download_1m")?.rxBytes, 1048576);
     assert.equal(states("demo_certs").at(-1), "QOS_ACK_REMOTE");
     assert.equal(states("demo_untrusted").at(-1), "ALL_RETRIES_FAILED");
+    assert.equal(states("long_timeout").at(-1), "QOS_ACK_REMOTE");
     // Refused for the right reason on the device: an untrusted chain, not a CA it cannot read.
     const untrusted = deviceLines.filter((l) => l.startsWith("demo_untrusted: "));
     assert.ok(untrusted.length > 0 && untrusted.every((l) => l.startsWith("demo_untrusted: tls-untrusted: ")), untrusted.join("\n"));

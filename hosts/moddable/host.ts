@@ -57,6 +57,37 @@ export interface ModdableHostOptions {
  */
 const CLOCK_SET_AFTER = 1767225600000;
 
+/**
+ * Longest delay given to one Timer. Timer.set takes a C int (a delay of 2^32
+ * - 1 ms is -1: at once), and the ESP32's timer list (modules/base/timer/mc)
+ * compares due times modulo 2^32 ms: a step of 2^30 ms (12.4 days) stays
+ * well clear of both.
+ */
+const MAX_TIMER_STEP = 2 ** 30;
+
+/** A delay of any u32 (the host contract's), set in steps a Timer takes. */
+class LongTimer {
+  #left: number;
+  #timer: Timer | undefined;
+  readonly #callback: () => void;
+
+  constructor(ms: number, callback: () => void) {
+    this.#left = ms;
+    this.#callback = callback;
+    this.#step();
+  }
+
+  #step(): void {
+    const wait = Math.min(this.#left, MAX_TIMER_STEP);
+    this.#left -= wait;
+    this.#timer = Timer.set(() => (this.#left > 0 ? this.#step() : this.#callback()), wait);
+  }
+
+  clear(): void {
+    Timer.clear(this.#timer!);
+  }
+}
+
 export class ModdableHost implements Host {
   readonly blobs: BlobStore;
   /** @internal */
@@ -74,12 +105,14 @@ export class ModdableHost implements Host {
   }
 
   setTimer(ms: number, callback: () => void): TimerId {
-    return Timer.set(() => callback(), ms > 0 ? Math.ceil(ms) : 0);
+    const wait = ms > 0 ? Math.ceil(ms) : 0;
+    return wait > MAX_TIMER_STEP ? new LongTimer(wait, callback) : Timer.set(() => callback(), wait);
   }
 
   clearTimer(id: TimerId): void {
+    if (id instanceof LongTimer) id.clear();
     // Timer.clear ignores a timer that fired or was cleared, and non-timers.
-    Timer.clear(id as Timer);
+    else Timer.clear(id as Timer);
   }
 
   /**
