@@ -11,7 +11,7 @@
 // host timer is left set (a retry would be one), and the server saw one
 // request.
 
-import { test, before, after } from "node:test";
+import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import type net from "node:net";
 import { HostileServer, response, type Behaviour } from "./support/hostile-server.js";
@@ -176,7 +176,7 @@ both("opportunistic: a close mid-body is reported once (ALL_RETRIES_FAILED), not
 
 both("opportunistic: a 503 is retried as the server asks, and still runs out", async (run) => {
   const server = await serve((_r, s) => s.write(response("503 Service Unavailable", "busy", ["Retry-After: 0"])));
-  const o = await run(policyFor(server, { http_url: "/x", opportunistic: true }), { until: has("ALL_RETRIES_FAILED") });
+  await run(policyFor(server, { http_url: "/x", opportunistic: true }), { until: has("ALL_RETRIES_FAILED") });
   assert.equal(server.connections, 3);
 });
 

@@ -10,7 +10,6 @@ import { testPki, opensslAvailable } from "./support/pki.js";
 import { requirePeer } from "./support/peers.js";
 import { compile, runStream, patternBytes } from "./support/run-stream.js";
 import { startH1Servers, h1TestPolicy, BULK, bulkBody, type H1Servers } from "./support/h1-servers.js";
-import { State } from "../src/ss/states.js";
 import type { Policy } from "../src/policy/reader.js";
 
 const bulkHash = createHash("sha256").update(bulkBody).digest("hex");

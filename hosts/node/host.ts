@@ -26,7 +26,6 @@ import type {
   HostErrorKind,
   StreamHandlers,
   TimerId,
-  TlsOptions,
 } from "../../src/host.js";
 import { FileBlobStore, MemoryBlobStore } from "./blobs.js";
 import { classifySocketError } from "./errors.js";

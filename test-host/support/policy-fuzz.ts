@@ -16,7 +16,7 @@ import { policyCrc } from "../../src/policy/crc.js";
 import {
   HEADER_SIZE, ENTRY_SIZE, H_MAGIC, H_VERSION, H_SCHEMA_VERSION, H_RELEASE, H_LENGTH, H_CRC,
   H_PRODUCT, H_SOCKS5, H_TABLE_COUNTS, H_INDEX_COUNT, H_SECTION_LENGTHS,
-  S_INDEX, S_STRINGS, S_LISTS, S_RECORDS, S_DER,
+  S_INDEX, S_STRINGS, S_RECORDS, S_DER,
 } from "../../src/policy/format.js";
 
 export interface FuzzFailure {

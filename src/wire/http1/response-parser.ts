@@ -66,7 +66,7 @@ export interface Http1ParserOptions {
   readonly limits?: Http1Limits;
 }
 
-const HTAB = 9, LF = 10, CR = 13, SP = 32, COLON = 58, SEMI = 59;
+const HTAB = 9, LF = 10, CR = 13, SP = 32, SEMI = 59;
 
 /** Allowed in a field value and a reason phrase: HTAB, SP, visible ASCII and
  *  obs-text (0x80-0xFF); no other control character, no DEL. */
