@@ -136,8 +136,9 @@ class WsConnection implements Connection {
       const header = p.string(key);
       const value = header ? blobs.get(blob) : undefined;
       if (!header || !value) continue;
-      if (value.includes(10) || value.includes(13)) return this.#refuse(`blob "${blob}" holds a line break; store it without`);
-      headers.push([header.replace(/:$/, ""), prefix + latin1(value)]);
+      if (!(key === "http_auth_header" && p.flag("auth_hexify")) && (value.includes(10) || value.includes(13))) return this.#refuse(`blob "${blob}" holds a line break; store it without`);
+      const hex = key === "http_auth_header" && p.flag("auth_hexify");
+      headers.push([header.replace(/:$/, ""), prefix + (hex ? toHex(value) : latin1(value))]);
     }
     this.#key = makeKey(() => link.host.random());
     let head: Uint8Array;
@@ -411,5 +412,11 @@ export const ws: ProtocolBinding = createWsBinding();
 function latin1(bytes: Uint8Array): string {
   let out = "";
   for (const b of bytes) out += String.fromCharCode(b);
+  return out;
+}
+
+function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
   return out;
 }
