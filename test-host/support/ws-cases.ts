@@ -13,7 +13,7 @@ import { prng } from "./prng.js";
 import { sha1 } from "../../src/util/sha1.js";
 import { base64Encode } from "../../src/util/base64.js";
 import {
-  WsDecoder, WsError, encodeFrame, closePayload, acceptFor, makeKey, encodeUpgradeRequest, checkUpgradeResponse,
+  WsDecoder, WsError, encodeFrame, encodeFrameInto, frameLength, closePayload, acceptFor, makeKey, encodeUpgradeRequest, checkUpgradeResponse,
   Opcode, Utf8Check, type WsErrorCode,
 } from "../../src/wire/ws/index.js";
 import type { Http1Head } from "../../src/wire/http1/index.js";
@@ -216,6 +216,21 @@ function encodeCases(out: CaseResult[]): void {
     }
   }
   out.push({ name: "encode: masking round-trips at every length and alignment", ok: !bad, detail: bad });
+  // encodeFrameInto at any offset of a larger buffer writes what encodeFrame makes
+  let into = "";
+  for (let n = 0; n < 40 && !into; n++) {
+    const payload = Uint8Array.from({ length: n * 7 }, () => rnd() & 255);
+    const mask = rnd();
+    const want = hex(encodeFrame(Opcode.TEXT, n % 2 === 0, payload, mask));
+    for (let at = 0; at < 6; at++) {
+      const target = new Uint8Array(at + frameLength(payload.length) + 3);
+      const written = encodeFrameInto(target, at, Opcode.TEXT, n % 2 === 0, payload, mask);
+      if (written !== frameLength(payload.length) || hex(target.subarray(at, at + written)) !== want || target[at + written] !== 0) {
+        into = `n=${n * 7} at=${at}: ${hex(target)}`;
+      }
+    }
+  }
+  out.push({ name: "encode: encodeFrameInto at every offset matches encodeFrame", ok: !into, detail: into });
 }
 
 function handshakeCases(out: CaseResult[]): void {

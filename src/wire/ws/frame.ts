@@ -55,54 +55,85 @@ export function isValidCloseCode(code: number): boolean {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+/** Bytes a frame of `length` payload bytes takes: header, mask key, payload. */
+export function frameLength(length: number): number {
+  return (length < 126 ? 2 : length < 0x10000 ? 4 : 10) + 4 + length;
+}
+
 /**
- * One masked frame: header, then `payload` XORed with the key `mask` (a u32,
- * its bytes big-endian on the wire). The payload is copied, never modified.
+ * One masked frame in a new array: header, then `payload` XORed with the
+ * key `mask` (a u32, its bytes big-endian on the wire). The payload is
+ * copied, never modified.
  */
 export function encodeFrame(opcode: number, fin: boolean, payload: Uint8Array, mask: number): Uint8Array {
-  const length = payload.length;
-  const headLength = (length < 126 ? 2 : length < 0x10000 ? 4 : 10) + 4;
+  const total = frameLength(payload.length);
   // Lay the payload out on a 4-byte boundary, so that masking goes a word at a time.
-  const pad = (4 - (headLength & 3)) & 3;
-  const frame = new Uint8Array(new ArrayBuffer(pad + headLength + length), pad, headLength + length);
-  frame[0] = (fin ? 0x80 : 0) | opcode;
-  let at = 2;
+  const pad = (4 - ((total - payload.length) & 3)) & 3;
+  const frame = new Uint8Array(new ArrayBuffer(pad + total), pad, total);
+  encodeFrameInto(frame, 0, opcode, fin, payload, mask);
+  return frame;
+}
+
+/**
+ * Writes one masked frame into `target` at `at` (which must have
+ * frameLength(payload.length) bytes free); returns the bytes written. The
+ * payload is copied, never modified.
+ */
+export function encodeFrameInto(target: Uint8Array, at: number, opcode: number, fin: boolean, payload: Uint8Array, mask: number): number {
+  const length = payload.length;
+  const start = at;
+  target[at] = (fin ? 0x80 : 0) | opcode;
   if (length < 126) {
-    frame[1] = 0x80 | length;
+    target[at + 1] = 0x80 | length;
+    at += 2;
   } else if (length < 0x10000) {
-    frame[1] = 0x80 | 126;
-    frame[2] = length >> 8;
-    frame[3] = length & 255;
-    at = 4;
+    target[at + 1] = 0x80 | 126;
+    target[at + 2] = length >> 8;
+    target[at + 3] = length & 255;
+    at += 4;
   } else {
-    frame[1] = 0x80 | 127;
+    target[at + 1] = 0x80 | 127;
     const high = Math.floor(length / 0x100000000);
-    frame[2] = high >>> 24;
-    frame[3] = (high >>> 16) & 255;
-    frame[4] = (high >>> 8) & 255;
-    frame[5] = high & 255;
-    frame[6] = length >>> 24;
-    frame[7] = (length >>> 16) & 255;
-    frame[8] = (length >>> 8) & 255;
-    frame[9] = length & 255;
-    at = 10;
+    target[at + 2] = high >>> 24;
+    target[at + 3] = (high >>> 16) & 255;
+    target[at + 4] = (high >>> 8) & 255;
+    target[at + 5] = high & 255;
+    target[at + 6] = length >>> 24;
+    target[at + 7] = (length >>> 16) & 255;
+    target[at + 8] = (length >>> 8) & 255;
+    target[at + 9] = length & 255;
+    at += 10;
   }
   const k0 = mask >>> 24, k1 = (mask >>> 16) & 255, k2 = (mask >>> 8) & 255, k3 = mask & 255;
-  frame[at] = k0;
-  frame[at + 1] = k1;
-  frame[at + 2] = k2;
-  frame[at + 3] = k3;
+  target[at] = k0;
+  target[at + 1] = k1;
+  target[at + 2] = k2;
+  target[at + 3] = k3;
   at += 4;
-  frame.set(payload, at);
-  const words = length >> 2;
+  target.set(payload, at);
+  maskInPlace(target, at, length, k0, k1, k2, k3);
+  return at + length - start;
+}
+
+/** XORs target[at, at + length) with the key bytes k0..k3 (k0 on the first byte); by words where aligned. */
+function maskInPlace(target: Uint8Array, at: number, length: number, k0: number, k1: number, k2: number, k3: number): void {
+  const key = [k0, k1, k2, k3];
+  const address = target.byteOffset + at;
+  const lead = Math.min(length, (4 - (address & 3)) & 3);
+  let i = 0;
+  for (; i < lead; i++) target[at + i] ^= key[i]!;
+  const words = (length - i) >> 2;
   if (words) {
-    const key = LITTLE_ENDIAN ? (k0 | (k1 << 8) | (k2 << 16) | (k3 << 24)) : (mask | 0);
-    const w = new Int32Array(frame.buffer, pad + at, words);
-    for (let i = 0; i < words; i++) w[i] ^= key;
+    // from here on the key starts at byte i & 3 of its four
+    const r = i;
+    const word = LITTLE_ENDIAN
+      ? key[r]! | (key[(r + 1) & 3]! << 8) | (key[(r + 2) & 3]! << 16) | (key[(r + 3) & 3]! << 24)
+      : (key[r]! << 24) | (key[(r + 1) & 3]! << 16) | (key[(r + 2) & 3]! << 8) | key[(r + 3) & 3]!;
+    const w = new Int32Array(target.buffer, address + i, words);
+    for (let j = 0; j < words; j++) w[j] ^= word;
+    i += words << 2;
   }
-  const keyBytes = [k0, k1, k2, k3];
-  for (let i = words << 2; i < length; i++) frame[at + i] ^= keyBytes[i & 3]!;
-  return frame;
+  for (; i < length; i++) target[at + i] ^= key[i & 3]!;
 }
 
 /** A close frame's payload: the code, then as much of `reason` (UTF-8) as fits in a control frame. */
