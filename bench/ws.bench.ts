@@ -21,7 +21,8 @@
 // (round trips per round, default 5000), WS_BENCH_LARGE_N (1 MiB round trips
 // per round, default 16), WS_BENCH_CLIENTS (ours or ws alone, e.g. to
 // profile one: no BENCH lines then) and WS_BENCH_CASES (a comma-separated
-// subset of the case names).
+// subset of the case names), WS_TXMAX and WS_BATCH (ours with a binding
+// made by createWsBinding({ txMax, writeBatch }) instead of the default one).
 
 import { fork } from "node:child_process";
 import type { AddressInfo } from "node:net";

@@ -49,6 +49,7 @@ before(async () => {
       { noproto: st("/noproto") },
       { meta: st("echo?room=${room}", { metadata: [{ room: "" }, { tag: "x-tag:" }] }) },
       { nailed_close: st("/close/1001", { nailed_up: true, retry: "quick" }) },
+      { nailed_hello: st("/hello-close", { nailed_up: true, retry: "quick" }) },
       { refused: st("/echo", { port: 1, retry: "quick" }) },
       ...(pki ? [
         { wss: st("/echo", { port: tls, tls: true, tls_trust_store: "local_test" }) },
@@ -202,6 +203,13 @@ describe("ws against the ws package's server", { concurrency: true }, () => {
       "CONNECTING", "CONNECTED", "DISCONNECTED",
       "CONNECTING", "CONNECTED", "DISCONNECTED", "ALL_RETRIES_FAILED",
     ]);
+  });
+
+  it("nailed_up against a server that sends a message and closes: each message starts the retry count again, so it keeps reconnecting", async () => {
+    const r = await runWs(policy, "nailed_hello", { until: (r) => r.messages.length === 6 || has(r, "ALL_RETRIES_FAILED") });
+    assert.ok(!has(r, "ALL_RETRIES_FAILED"), r.states.join(" "));
+    assert.equal(r.states.filter((s) => s === "CONNECTED").length, 6);
+    assert.deepEqual(r.messages.map(String), ["hi", "hi", "hi", "hi", "hi", "hi"]);
   });
 
   it("nothing listening: UNREACHABLE on each attempt, then ALL_RETRIES_FAILED", async () => {

@@ -93,6 +93,8 @@ class WsConnection implements Connection {
   #upgraded = false;
   /** When the upgrade request went out. */
   #startedAt = 0;
+  /** The host's report of the transport (timings, peer), for CONNECTED. */
+  #transport: Parameters<StreamLink["connected"]>[0] | undefined;
   /** Frames not written yet (see WsBindingOptions.writeBatch), and how many bytes of it they fill. */
   #out: Uint8Array | undefined;
   #outLength = 0;
@@ -176,7 +178,7 @@ class WsConnection implements Connection {
     // Every callback is guarded: an exception out of a host callback would end
     // the process (Node) or abort the XS machine (device). What gets here is a bug of ours.
     this.#stream = this.#link.host.connect(this.#options, {
-      onConnected: () => this.#guard(() => this.#upgrade()),
+      onConnected: (info) => this.#guard(() => this.#upgrade(info)),
       onData: (bytes) => this.#guard(() => this.#receive(bytes)),
       onWritable: () => this.#guard(() => {
         this.#blocked = false;
@@ -196,9 +198,10 @@ class WsConnection implements Connection {
     }
   }
 
-  #upgrade(): void {
+  #upgrade(info: Parameters<StreamLink["connected"]>[0]): void {
     if (this.#phase !== "connecting") return;
     this.#phase = "upgrading";
+    this.#transport = info;
     const started = this.#link.host.now();
     this.#head = new Http1ResponseParser({
       onHead: (head) => {
@@ -260,7 +263,7 @@ class WsConnection implements Connection {
       onClose: (code, reason) => this.#onClose(code, reason),
     });
     const link = this.#link;
-    if (!link.connected({ timings: {} }) || this.#phase !== "open") return false;
+    if (!link.connected(this.#transport ?? { timings: {} }) || this.#phase !== "open") return false;
     if (!link.perf({ txn_resp_us: Math.round((link.host.now() - this.#startedAt) * 1000), prot_specific: { protocol: "ws" } })) return false;
     if (this.#want || link.pending) {
       this.#want = true;

@@ -11,6 +11,7 @@
 //   /frag            sends "abc" + "def" + "ghi" as three fragments, then "end"
 //   /ping            pings "hb"; when our pong comes, sends "pong hb"
 //   /quiet           accepts and waits
+//   /hello-close     sends "hi", then closes with 1001
 // Subprotocols: the first offered one, except /wrongproto (answers "other")
 // and /noproto (answers none).
 
@@ -74,6 +75,8 @@ export async function startWsServers(pki?: TestPki, maxPayload = 1 << 21): Promi
       sock.send("def", { fin: false });
       sock.send("ghi", { fin: true });
       sock.send("end");
+    } else if (url === "/hello-close") {
+      sock.send("hi", () => sock.close(1001, "going"));
     } else if (url === "/ping") {
       sock.on("pong", (data) => sock.send(`pong ${data.toString()}`));
       sock.ping("hb");
