@@ -38,11 +38,13 @@ export type WsErrorCode =
  * yet to send a close frame on.
  */
 export class WsError extends Error {
+  // A field, so defined on the instance: assigning this.name fails on the
+  // device, where Error.prototype is frozen (its name is not writable).
+  override readonly name = "WsError";
   readonly code: WsErrorCode;
   readonly closeCode: number;
   constructor(code: WsErrorCode, message: string, closeCode: number) {
     super(`ws: ${message}`);
-    this.name = "WsError";
     this.code = code;
     this.closeCode = closeCode;
   }
