@@ -15,6 +15,42 @@ import { base64Encode } from "../src/util/base64.js";
 import { Ret, State } from "../src/ss/states.js";
 import { createWsBinding, WS_DEFAULTS } from "../src/protocols/ws.js";
 import type { Policy } from "../src/policy/reader.js";
+import { NodeHost } from "../hosts/node/host.js";
+import type { ConnectOptions, StreamHandlers, ByteStream } from "../src/host.js";
+
+/** A NodeHost that watches the binding keep the host contract's flow control: no write between a refused one and onWritable. */
+class FlowCheckingHost extends NodeHost {
+  refused = 0;
+  writesWhileBlocked = 0;
+  bytes = 0;
+  override connect(options: ConnectOptions, handlers: StreamHandlers): ByteStream {
+    let blocked = false;
+    const inner = super.connect(options, {
+      ...handlers,
+      onConnected: (info) => handlers.onConnected(info),
+      onData: (b) => handlers.onData(b),
+      onClosed: () => handlers.onClosed(),
+      onError: (e) => handlers.onError(e),
+      onWritable: () => {
+        blocked = false;
+        handlers.onWritable();
+      },
+    });
+    return {
+      write: (b) => {
+        if (blocked) this.writesWhileBlocked++;
+        this.bytes += b.length;
+        const ok = inner.write(b);
+        if (!ok) {
+          blocked = true;
+          this.refused++;
+        }
+        return ok;
+      },
+      close: () => inner.close(),
+    };
+  }
+}
 
 let pki: TestPki | undefined;
 let servers: WsServers;
@@ -102,6 +138,19 @@ describe("ws against the ws package's server", { concurrency: true }, () => {
     const sent = Array.from({ length: 200 }, (_, i) => patternBytes(i * 37, i + 7));
     const r = await runWs(policy, "echo", { messages: sent, pipeline: true, until: (r) => r.messages.length === sent.length });
     echoed(r, sent);
+  });
+
+  it("flow control: 32 MiB pipelined, nothing written between a refused write and onWritable", async () => {
+    const sent = Array.from({ length: 512 }, (_, i) => patternBytes(65536, i));
+    let host: FlowCheckingHost | undefined;
+    const r = await runWs(policy, "echo", {
+      messages: sent, pipeline: true, limitMs: 120000,
+      host: (log) => (host = new FlowCheckingHost({ log })),
+      until: (r) => r.messages.length === sent.length,
+    });
+    echoed(r, sent);
+    assert.ok(host!.refused > 0, "the host refused some writes (the test exercised backpressure)");
+    assert.equal(host!.writesWhileBlocked, 0);
   });
 
   it("a message sent in many small onTx pieces goes as one fragmented message", async () => {

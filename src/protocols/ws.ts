@@ -364,7 +364,8 @@ class WsConnection implements Connection {
   #frame(opcode: number, fin: boolean, payload: Uint8Array): void {
     const size = frameLength(payload.length);
     if (size > this.#limits.writeBatch) {
-      this.#flush();
+      // (only with a txMax over writeBatch) pulled already: it goes now, after what is batched
+      this.#flush(true);
       this.#write(encodeFrame(opcode, fin, payload, this.#mask()));
       return;
     }
@@ -383,13 +384,18 @@ class WsConnection implements Connection {
       this.#out = bigger;
       if (used + size <= bigger.length) return;
     }
-    this.#flush();
+    // the batch is full: it goes (when blocked, only a control frame gets here: it must go now)
+    this.#flush(true);
     if (this.#out!.length < size) this.#out = new Uint8Array(size);
   }
 
-  /** Writes the frames batched so far (the host copies them: the buffer is used again). */
-  #flush(): void {
-    if (!this.#outLength) return;
+  /**
+   * Writes the frames batched so far (the host copies them: the buffer is
+   * used again); while the host's buffer is full they wait for onWritable,
+   * unless `force` (a control frame must go now: it is tiny).
+   */
+  #flush(force = false): void {
+    if (!this.#outLength || (this.#blocked && !force)) return;
     const bytes = this.#out!.subarray(0, this.#outLength);
     this.#outLength = 0;
     this.#write(bytes);
@@ -401,7 +407,7 @@ class WsConnection implements Connection {
 
   #control(opcode: number, payload: Uint8Array): boolean {
     this.#frame(opcode, true, payload);
-    this.#flush();
+    this.#flush(true);
     return this.#phase === "open";
   }
 

@@ -37,11 +37,14 @@ export interface WsRunOptions {
   readonly onMessage?: (message: Buffer, stream: SecureStream, r: WsRecord) => HandlerReturn | void;
   readonly binding?: ProtocolBinding;
   readonly limitMs?: number;
+  /** The host to run on (default: a NodeHost logging into the record). */
+  readonly host?: (log: (m: string) => void) => NodeHost;
 }
 
 export function runWs(policy: Policy, streamtype: string, o: WsRunOptions): Promise<WsRecord> {
   const logs: string[] = [];
-  const host = new NodeHost({ log: (m) => logs.push(m) });
+  const log = (m: string) => logs.push(m);
+  const host = o.host ? o.host(log) : new NodeHost({ log });
   const ss = new SecureStreams(host, policy, { bindings: [o.binding ?? ws], strict: true });
   const r: WsRecord = { states: [], messages: [], badMarks: [], rxPieces: 0, largestPiece: 0, logs };
   const toSend = o.messages ?? [];
