@@ -18,6 +18,8 @@ interface Case {
   script: RawScript;
   /** Close code we must send back; undefined: no close frame (no WebSocket connection, or TCP gone). */
   code?: number;
+  /** The context's responseTimeoutMs. */
+  responseTimeoutMs?: number;
   states: string[];
   log: string;
 }
@@ -44,6 +46,8 @@ const CASES: Case[] = [
   { name: "an extension nobody offered", script: ok(b([]), "Sec-WebSocket-Extensions: permessage-deflate\r\n"), states: REFUSED, log: "extension" },
   { name: "no HTTP at all", script: () => ({ reply: b("\x00\x01garbage\r\n\r\n") }), states: REFUSED, log: "malformed answer to the upgrade request" },
   { name: "a close before any answer", script: () => ({ reply: b([]), end: true }), states: REFUSED, log: "before the handshake was done" },
+  { name: "no answer at all", script: () => ({ reply: b([]) }), states: REFUSED, log: "no answer to the upgrade request within 300 ms", responseTimeoutMs: 300 },
+  { name: "a head that never ends", script: () => ({ reply: b("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n") }), states: REFUSED, log: "within 300 ms", responseTimeoutMs: 300 },
 ];
 
 describe("ws against malformed peers", { concurrency: true }, () => {
@@ -53,7 +57,7 @@ describe("ws against malformed peers", { concurrency: true }, () => {
       try {
         const policy = compile({ s: [{ bad: { endpoint: "127.0.0.1", port: peer.port, protocol: "ws", http_url: "/", ws_binary: true } }] });
         const closed = peer.nextClose();
-        const r = await runWs(policy, "bad", { until: (r) => has(r, "DISCONNECTED") || has(r, "ALL_RETRIES_FAILED") });
+        const r = await runWs(policy, "bad", { responseTimeoutMs: c.responseTimeoutMs, until: (r) => has(r, "DISCONNECTED") || has(r, "ALL_RETRIES_FAILED") });
         assert.deepEqual(r.states, c.states);
         assert.ok(r.logs.some((l) => l.includes(c.log)), `log has "${c.log}": ${r.logs.join(" | ")}`);
         if (c.code !== undefined) assert.ok(r.logs.some((l) => l.includes(`closed with ${c.code}`)), r.logs.join(" | "));

@@ -37,6 +37,8 @@ export interface WsRunOptions {
   readonly onMessage?: (message: Buffer, stream: SecureStream, r: WsRecord) => HandlerReturn | void;
   readonly binding?: ProtocolBinding;
   readonly limitMs?: number;
+  /** The context's responseTimeoutMs (the wait for the 101). */
+  readonly responseTimeoutMs?: number;
   /** The host to run on (default: a NodeHost logging into the record). */
   readonly host?: (log: (m: string) => void) => NodeHost;
 }
@@ -45,7 +47,7 @@ export function runWs(policy: Policy, streamtype: string, o: WsRunOptions): Prom
   const logs: string[] = [];
   const log = (m: string) => logs.push(m);
   const host = o.host ? o.host(log) : new NodeHost({ log });
-  const ss = new SecureStreams(host, policy, { bindings: [o.binding ?? ws], strict: true });
+  const ss = new SecureStreams(host, policy, { bindings: [o.binding ?? ws], strict: true, responseTimeoutMs: o.responseTimeoutMs });
   const r: WsRecord = { states: [], messages: [], badMarks: [], rxPieces: 0, largestPiece: 0, logs };
   const toSend = o.messages ?? [];
   let next = 0; // the message being sent
