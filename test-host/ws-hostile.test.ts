@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { compile } from "./support/run-stream.js";
 import { startRawPeer, switching, closeCodeIn, type RawScript } from "./support/ws-servers.js";
 import { runWs, has } from "./support/ws-run.js";
+import { prng } from "./support/prng.js";
 
 const b = (...parts: (number[] | string)[]) => Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p, "latin1") : Buffer.from(p))));
 
@@ -67,6 +68,28 @@ describe("ws against malformed peers", { concurrency: true }, () => {
       }
     });
   }
+
+  it("40 peers sending random bytes after the 101, then closing: each run ends DISCONNECTED, never an exception", async () => {
+    const rnd = prng(0x3e7);
+    const frames = Array.from({ length: 40 }, (_, i) => {
+      // half pure noise, half a valid frame header with noise after it
+      const noise = Array.from({ length: 1 + (rnd() % 200) }, () => rnd() & 255);
+      return i % 2 ? noise : [0x82, 0x05, 1, 2, 3, 4, 5, ...noise];
+    });
+    let index = 0;
+    const peer = await startRawPeer((_, accept) => ({ reply: b(switching(accept), frames[index++ % frames.length]!), end: true }));
+    try {
+      const policy = compile({ s: [{ st: { endpoint: "127.0.0.1", port: peer.port, protocol: "ws", http_url: "/", ws_binary: true } }] });
+      for (let i = 0; i < frames.length; i++) {
+        const r = await runWs(policy, "st", { until: (r) => has(r, "DISCONNECTED") });
+        assert.deepEqual(r.states, CONNECTED_THEN_DOWN, `peer ${i}`);
+        assert.ok(r.logs.length > 0, `peer ${i}: a reason is logged`);
+        assert.ok(!r.logs.some((l) => l.includes("BUG")), r.logs.join(" | "));
+      }
+    } finally {
+      peer.close();
+    }
+  });
 
   it("frames in the same TCP segment as the 101 head are read as frames", async () => {
     const peer = await startRawPeer(ok(b([0x82, 0x03], "abc", [0x81, 0x02], "de", [0x88, 0x02, 0x03, 0xe8])));
