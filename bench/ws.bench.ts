@@ -62,6 +62,10 @@ function serve(): void {
   });
   process.on("message", (m: string) => {
     if (m === "stats") process.send!({ connections, messages });
+    if (m === "cpu") {
+      const used = process.cpuUsage();
+      process.send!({ cpuMs: (used.user + used.system) / 1000 });
+    }
     if (m === "exit") {
       for (const c of wss.clients) c.terminate();
       wss.close(() => process.exit(0));
@@ -208,7 +212,14 @@ async function main(): Promise<void> {
   console.log(`ws client benchmark: node ${process.version}, ws server in a child process, ${ROUNDS} rounds (+1 warm-up), median reported`);
   const results: Record<string, Record<string, number[]>> = {};
   const cpu: Record<string, Record<string, number[]>> = {};
+  /** The server's CPU per round trip, by client: what each client's framing costs the peer. */
+  const serverCpu: Record<string, Record<string, number[]>> = {};
+  const serverMs = () => new Promise<number>((resolve) => {
+    child.once("message", (m: { cpuMs: number }) => resolve(m.cpuMs));
+    child.send("cpu");
+  });
   for (const c of CASES) {
+    serverCpu[c.name] = Object.fromEntries(clients.map(([name]) => [name, []]));
     const message = new Uint8Array(c.length);
     for (let i = 0; i < c.length; i++) message[i] = (i * 31 + 7) & 0xff;
     results[c.name] = Object.fromEntries(clients.map(([name]) => [name, []]));
@@ -216,10 +227,13 @@ async function main(): Promise<void> {
     for (let round = 0; round <= ROUNDS; round++) {
       for (let k = 0; k < clients.length; k++) {
         const [name, run] = clients[(k + round) % clients.length]!;
+        const before = await serverMs();
         const t = await run(message, c.n);
+        const server = (await serverMs()) - before;
         if (round > 0) {
           results[c.name]![name]!.push(c.rate(c.n, t.ms));
           cpu[c.name]![name]!.push((t.cpuMs * 1000) / c.n);
+          serverCpu[c.name]![name]!.push((server * 1000) / (c.n + 1));
         }
       }
     }
@@ -243,6 +257,11 @@ async function main(): Promise<void> {
   for (const c of CASES) {
     const m = (k: string) => median(cpu[c.name]![k]!);
     console.log(`${c.name.padEnd(12)} ${"us/msg".padEnd(6)} ${fmt(m("ours")).padStart(9)} ${fmt(m("ws")).padStart(9)}  ${`${(m("ws") / m("ours")).toFixed(2)}x`.padStart(6)}`);
+  }
+  console.log(`\nserver CPU per round trip with each client, microseconds (median; what the client's framing costs the peer):`);
+  for (const c of CASES) {
+    const m = (k: string) => median(serverCpu[c.name]![k]!);
+    console.log(`${c.name.padEnd(12)} ${"us/msg".padEnd(6)} ${fmt(m("ours")).padStart(9)} ${fmt(m("ws")).padStart(9)}`);
   }
   const expected = clients.length * CASES.reduce((n, c) => n + (ROUNDS + 1) * (c.n + 1), 0);
   console.log(`\nserver: ${stats.messages} messages (expected ${expected}) on ${stats.connections} connections ` +

@@ -38,7 +38,7 @@ export interface WsBindingOptions {
   readonly writeBatch?: number;
 }
 
-export const WS_DEFAULTS = Object.freeze({ maxMessage: 1 << 20, rxMax: 4096, txMax: 4096, writeBatch: 65536 });
+export const WS_DEFAULTS = Object.freeze({ maxMessage: 1 << 20, rxMax: 4096, txMax: 4096, writeBatch: 262144 });
 /** Longest upgrade request head: URL and headers come from metadata (as h1). */
 export const WS_MAX_REQUEST_HEAD = 16384;
 
