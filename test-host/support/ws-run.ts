@@ -6,7 +6,7 @@
 
 import { NodeHost } from "../../hosts/node/host.js";
 import { SecureStreams } from "../../src/ss/context.js";
-import { State, RxFlag, Ret, stateName, type HandlerReturn } from "../../src/ss/states.js";
+import { RxFlag, Ret, stateName, type HandlerReturn } from "../../src/ss/states.js";
 import type { Policy } from "../../src/policy/reader.js";
 import type { ProtocolBinding } from "../../src/protocols/binding.js";
 import { ws } from "../../src/protocols/ws.js";
@@ -119,4 +119,3 @@ export function runWs(policy: Policy, streamtype: string, o: WsRunOptions): Prom
 }
 
 export const has = (r: WsRecord, state: string) => r.states.includes(state);
-export { State };
