@@ -21,6 +21,9 @@ import { requirePeer } from "./support/peers.js";
 import { startH1Servers, h1Handler, type H1Servers } from "./support/h1-servers.js";
 import { startDnsServer, type DnsServer } from "./support/dns-server.js";
 import { runStream, compile, type StreamRecord } from "./support/run-stream.js";
+import { startWsServers, type WsServers } from "./support/ws-servers.js";
+import { runWs } from "./support/ws-run.js";
+import { createHash } from "node:crypto";
 import {
   moddableSdk, buildApp, runInMcsim, parseExampleTrace, repoRoot, SDK_HINT, type ExampleStreamResult,
 } from "./support/mcsim.js";
@@ -34,6 +37,8 @@ interface Scenario {
   readonly metadata?: Record<string, string>;
   /** Resolves a name through the local DNS server. */
   readonly dns?: boolean;
+  /** A ws stream: done at its first whole message (as ss-sim and the example app). */
+  readonly ws?: boolean;
 }
 
 const DNS_NAME = "ss.mcsim.test";
@@ -49,6 +54,9 @@ const SCENARIOS: readonly Scenario[] = [
   { stream: "demo_certs", what: "TLS with policies/demo-certs, trusting the demo policy's CA" },
   { stream: "demo_untrusted", what: "the same server, trusting the demo policy's other CA" },
   { stream: "long_timeout", what: "a timeout_ms of 2^32 - 1 ms, past what one device Timer takes, while a response takes 1 s" },
+  { stream: "ws_echo", what: "a 70 000-byte ws message to the ws package's echo server and back", send: 70000, ws: true },
+  { stream: "ws_echo_tls", what: "the same over TLS (wss)", send: 5000, ws: true },
+  { stream: "ws_wrongproto", what: "a ws server that picks another subprotocol: refused", send: 1, ws: true },
 ];
 
 /** The states that end a run, as in ss-sim and the example app. */
@@ -78,13 +86,16 @@ async function startDemoCertServer(): Promise<{ port: number; close(): void }> {
   };
 }
 
-function scenarioPolicy(caDer: Uint8Array, servers: H1Servers, demoPort: number): object {
+function scenarioPolicy(caDer: Uint8Array, servers: H1Servers, demoPort: number, wsPorts: WsServers["ports"]): object {
   const { ports } = servers;
   const cas = demoCas();
   const get = (port: number, url: string, extra: object = {}) => ({
     endpoint: "127.0.0.1", port, protocol: "h1", http_method: "GET", http_url: url, retry: "quick", timeout_ms: 20000, ...extra,
   });
   const tls = { tls: true, tls_trust_store: "test" };
+  const wsSt = (port: number, url: string, extra: object = {}) => ({
+    endpoint: "127.0.0.1", port, protocol: "ws", http_url: url, ws_subprotocol: "echo.v1", ws_binary: true, retry: "quick", timeout_ms: 20000, ...extra,
+  });
   return {
     retry: [{ quick: { backoff: [50, 100, 200], conceal: 2, jitterpc: 10 } }],
     certs: [{ test_ca: base64Encode(caDer) }, { demo_ca: cas.demo_ca }, { isrg_root_x1: cas.isrg_root_x1 }],
@@ -100,12 +111,16 @@ function scenarioPolicy(caDer: Uint8Array, servers: H1Servers, demoPort: number)
       { demo_certs: get(demoPort, "/status/200", { tls: true, tls_trust_store: "demo" }) },
       { demo_untrusted: get(demoPort, "/status/200", { tls: true, tls_trust_store: "isrg" }) },
       { long_timeout: get(ports.plain, "/delay/1", { timeout_ms: 4294967295 }) },
+      { ws_echo: wsSt(wsPorts.plain, "/echo") },
+      { ws_echo_tls: wsSt(wsPorts.tls, "/echo", tls) },
+      { ws_wrongproto: wsSt(wsPorts.plain, "/wrongproto") },
     ],
   };
 }
 
 const sdk = moddableSdk();
 let servers: H1Servers | undefined;
+let wsServers: WsServers | undefined;
 let demoServer: { port: number; close(): void } | undefined;
 let dns: DnsServer | undefined;
 let dnsError: string | undefined;
@@ -119,12 +134,13 @@ before(async () => {
   const pki = testPki();
   servers = await startH1Servers(pki);
   demoServer = await startDemoCertServer();
+  wsServers = await startWsServers(pki);
   try {
     dns = await startDnsServer({ [DNS_NAME]: "127.0.0.1" });
   } catch (error) {
     dnsError = (error as Error).message;
   }
-  const json = scenarioPolicy(pki.ca.certDer, servers, demoServer.port);
+  const json = scenarioPolicy(pki.ca.certDer, servers, demoServer.port, wsServers.ports);
   const compiled = compilePolicy(JSON.stringify(json));
   if (!compiled.binary) throw new Error(`scenario policy: ${JSON.stringify(compiled.diagnostics)}`);
   const scenarios = SCENARIOS.filter((s) => !s.dns || dns);
@@ -146,6 +162,15 @@ before(async () => {
 
   const policy = compile(json);
   for (const s of scenarios) {
+    if (s.ws) {
+      const r = await runWs(policy, s.stream, {
+        messages: [new Uint8Array(s.send ?? 0).fill(0x61)],
+        until: (r) => r.messages.length === 1 || ended(r.states),
+      });
+      const rx = Buffer.concat(r.messages);
+      node.set(s.stream, { states: r.states, rxBytes: rx.length, sha256: createHash("sha256").update(rx).digest("hex") } as StreamRecord);
+      continue;
+    }
     node.set(s.stream, await runStream(policy, s.stream, {
       until: ended, startTimeout: true, limitMs: 70000,
       ...(s.send !== undefined ? { send: new Uint8Array(s.send).fill(0x61) } : {}),
@@ -158,6 +183,7 @@ before(async () => {
 after(() => {
   servers?.close();
   demoServer?.close();
+  wsServers?.close();
   dns?.close();
 });
 
@@ -208,6 +234,11 @@ describe("the example app in mcsim, against the Node host", () => {
     assert.equal(states("demo_certs").at(-1), "QOS_ACK_REMOTE");
     assert.equal(states("demo_untrusted").at(-1), "ALL_RETRIES_FAILED");
     assert.equal(states("long_timeout").at(-1), "QOS_ACK_REMOTE");
+    assert.deepEqual(states("ws_echo"), ["CREATING", "POLL", "CONNECTING", "CONNECTED"]);
+    assert.equal(node.get("ws_echo")?.rxBytes, 70000);
+    assert.equal(node.get("ws_echo_tls")?.rxBytes, 5000);
+    assert.equal(states("ws_wrongproto").at(-1), "ALL_RETRIES_FAILED");
+    assert.ok(!states("ws_wrongproto").includes("CONNECTED"));
     // Refused for the right reason on the device: an untrusted chain, not a CA it cannot read.
     const untrusted = deviceLines.filter((l) => l.startsWith("demo_untrusted: "));
     assert.ok(untrusted.length > 0 && untrusted.every((l) => l.startsWith("demo_untrusted: tls-untrusted: ")), untrusted.join("\n"));

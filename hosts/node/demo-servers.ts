@@ -1,11 +1,13 @@
 // The local servers the demo policy names: http on 127.0.0.1:7681 and https
 // on 127.0.0.1:7682 (certificate from policies/demo-certs, served with its CA).
 // GET answers with a line naming the scheme and the URL; POST counts the body.
+// A WebSocket upgrade to /echo (the `ws` package's server) echoes every message.
 
 import http from "node:http";
 import https from "node:https";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { WebSocketServer } from "ws";
 
 export const DEMO_HTTP_PORT = 7681;
 export const DEMO_HTTPS_PORT = 7682;
@@ -46,7 +48,21 @@ export async function startDemoServers(root: string): Promise<DemoServers> {
     cert: readFileSync(path.join(certs, "server.pem"), "utf8") + readFileSync(path.join(certs, "ca.pem"), "utf8"),
     key: readFileSync(path.join(certs, "server.key")),
   }, handler);
-  const servers = { close: async () => { await Promise.all([close(plain), close(secure)]); } };
+  const echo = new WebSocketServer({ noServer: true, handleProtocols: (offered) => offered.values().next().value ?? false });
+  echo.on("connection", (sock) => sock.on("message", (data, isBinary) => sock.send(data as Buffer, { binary: isBinary })));
+  for (const server of [plain, secure]) {
+    server.on("upgrade", (req, socket, head) => {
+      if (req.url === "/echo") echo.handleUpgrade(req, socket, head, (sock) => echo.emit("connection", sock, req));
+      else socket.destroy();
+    });
+  }
+  const servers = {
+    close: async () => {
+      for (const c of echo.clients) c.terminate();
+      echo.close();
+      await Promise.all([close(plain), close(secure)]);
+    },
+  };
   try {
     await listen(plain, DEMO_HTTP_PORT);
     await listen(secure, DEMO_HTTPS_PORT);

@@ -24,6 +24,7 @@ const STEPS: { stream: string; expect: number; what: string; metadata?: Map<stri
   { stream: "demo_post", expect: 0, what: "POST of 64 KiB from onTx", send: new Uint8Array(65536).fill(0x61) },
   { stream: "demo_tls", expect: 0, what: "GET over TLS, verified against the policy's own CA, with perf timings" },
   { stream: "demo_untrusted", expect: 1, what: "the same server, but the policy trusts another CA: refused" },
+  { stream: "demo_ws", expect: 0, what: "WebSocket over TLS: a text message to the echo server and back", send: new TextEncoder().encode("hello over ws \u2708") },
 ];
 
 async function demo(): Promise<number> {

@@ -9,6 +9,7 @@ import { SecureStreams } from "../../src/ss/context.js";
 import { State, RxFlag, Ret, stateName } from "../../src/ss/states.js";
 import { Policy, PolicyError } from "../../src/policy/reader.js";
 import { h1 } from "../../src/protocols/h1.js";
+import { ws } from "../../src/protocols/ws.js";
 import { compilePolicy } from "../../tools/policy/compile.js";
 import { formatDiagnostic } from "../../tools/policy/diagnostics.js";
 
@@ -67,7 +68,9 @@ export function runSim(o: SimOptions): Promise<number> {
   const print = o.print ?? ((line) => process.stdout.write(`${line}\n`));
   const host = new NodeHost({ log: o.log ?? ((line) => process.stderr.write(`  log: ${line}\n`)) });
   for (const [name, value] of o.blobs ?? []) host.blobs.set(name, value);
-  const ss = new SecureStreams(host, o.policy, { bindings: [h1] });
+  const ss = new SecureStreams(host, o.policy, { bindings: [h1, ws] });
+  // a ws message has no result state: the first whole message received is the stream's success
+  const messages = o.policy.streamtype(o.stream)?.protocol === "ws";
   const started = host.now();
   const stamp = () => `[${((host.now() - started) / 1000).toFixed(3).padStart(7)}s]`;
   const out: WriteStream | undefined = o.out ? createWriteStream(o.out) : undefined;
@@ -128,6 +131,10 @@ export function runSim(o: SimOptions): Promise<number> {
         if (flags & (RxFlag.SOM | RxFlag.EOM)) {
           const marks = [flags & RxFlag.SOM ? "SOM" : "", flags & RxFlag.EOM ? "EOM" : ""].filter(Boolean).join("|");
           print(`${stamp()} rx ${payload.length} bytes ${marks}${flags & RxFlag.EOM ? `, ${received} in all` : ""}${preview(payload)}`);
+        }
+        if (messages && flags & RxFlag.EOM) {
+          status = 0;
+          if (o.durationMs === undefined) finish(0);
         }
         return Ret.OK;
       },

@@ -17,7 +17,7 @@ Runs the stream as the device would, printing each state by its lws name.
                         stopping at the first result
 
 Exit status:
-  0  the stream reached QOS_ACK_REMOTE
+  0  the stream reached QOS_ACK_REMOTE (ws: received a whole message)
   1  the stream failed: QOS_NACK_REMOTE, TIMEOUT, AUTH_FAILED, ALL_RETRIES_FAILED,
      or it stopped with no result and nothing left to wait for
   2  usage error: unknown option, missing value or argument, unreadable file

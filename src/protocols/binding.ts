@@ -72,6 +72,14 @@ export interface StreamLink {
    */
   done(result: number): boolean;
   /**
+   * A message-oriented binding (ws) moved a whole message, in or out: the
+   * connection does useful work, so the retry count starts again. With
+   * `requestMet`, a message went out and the app asked for nothing more
+   * meanwhile: its requestTx() is satisfied, with no state reported (a ws
+   * message has no result); the next requestTx() asks for more.
+   */
+  progress(requestMet: boolean): void;
+  /**
    * With "perf" in the policy, delivers the connection's timings as a
    * PERF_JSON rx; `extra` adds protocol figures. False means stop.
    */

@@ -563,6 +563,16 @@ export class SecureStream {
       return this.#live;
     }
 
+    progress(requestMet: boolean): void {
+      if (!this.#live) return;
+      const s = this.#s;
+      s.#failures = 0;
+      if (requestMet) {
+        s.#flags &= ~PENDING;
+        s.#txLength = undefined;
+      }
+    }
+
     perf(extra: Record<string, unknown>): boolean {
       if (!this.#live || !this.#s.#policy.flag("perf")) return this.#live;
       const t = this.#timings ?? {};

@@ -1,7 +1,7 @@
 // The example app: boots, opens the compiled policy from flash (a Resource),
 // and runs Secure Streams one after the other, tracing every state, the
 // payload's length and SHA-256, and perf reports. Without a `streams` config
-// it runs the four streams of policies/demo.json, as `npm start` does.
+// it runs the streams of policies/demo.json, as `npm start` does.
 //
 // Config (mc/config; the manifest's "config", or name=value on mcconfig's
 // command line):
@@ -27,6 +27,7 @@ import { SecureStreams } from "xs-secure-streams/ss/context";
 import { State, RxFlag, Ret, stateName } from "xs-secure-streams/ss/states";
 import { sendBytes } from "xs-secure-streams/ss/send-bytes";
 import { h1 } from "xs-secure-streams/protocols/h1";
+import { ws } from "xs-secure-streams/protocols/ws";
 
 interface Step {
   readonly stream: string;
@@ -40,11 +41,12 @@ const DEMO: readonly Step[] = [
   { stream: "demo_post", send: 65536 },
   { stream: "demo_tls" },
   { stream: "demo_untrusted" },
+  { stream: "demo_ws", send: 64 },
 ];
 
 const steps: readonly Step[] = config.streams ?? DEMO;
 const host = new ModdableHost({ dnsServers: config.dns ?? dnsServers() });
-const ss = new SecureStreams(host, Policy.open(new Resource("policy.dat")), { bindings: [h1] });
+const ss = new SecureStreams(host, Policy.open(new Resource("policy.dat")), { bindings: [h1, ws] });
 let failed = 0;
 run(0);
 
@@ -56,6 +58,8 @@ function run(index: number): void {
   }
   const name = step.stream;
   const digest = new Digest("SHA256");
+  // a ws message has no result state: the first whole message received is the success (as ss-sim)
+  const messages = ss.policy.streamtype(name)?.protocol === "ws";
   let received = 0;
   let ended = false;
   // The end of a stream's run: the same rule as ss-sim (hosts/node/sim.ts).
@@ -90,6 +94,7 @@ function run(index: number): void {
       received += payload.length;
       // Digest.write reads any byte buffer or view; its typings say ArrayBuffer.
       digest.write(payload as unknown as ArrayBuffer);
+      if (messages && flags & RxFlag.EOM) end(true);
       return Ret.OK;
     },
     onTx: sendBytes(new Uint8Array(step.send ?? 0).fill(0x61)),
