@@ -20,10 +20,12 @@ export type PolicyErrorCode =
   | "bad-reference" | "bad-record" | "bad-string" | "bad-checksum";
 
 export class PolicyError extends Error {
+  // A field, defined on the instance: assigning this.name throws on the
+  // device, where Error.prototype is frozen in flash.
+  override readonly name = "PolicyError";
   readonly code: PolicyErrorCode;
   constructor(code: PolicyErrorCode, message: string) {
     super(`policy: ${message}`);
-    this.name = "PolicyError";
     this.code = code;
   }
 }

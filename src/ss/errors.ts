@@ -5,10 +5,12 @@ export type SSErrorCode =
   | "bad-policy" | "missing-blob" | "bad-tx";
 
 export class SSError extends Error {
+  // A field, defined on the instance: assigning this.name throws on the
+  // device, where Error.prototype is frozen in flash.
+  override readonly name = "SSError";
   readonly code: SSErrorCode;
   constructor(code: SSErrorCode, message: string) {
     super(message);
-    this.name = "SSError";
     this.code = code;
   }
 }

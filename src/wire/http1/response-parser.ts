@@ -19,10 +19,12 @@ export type Http1ErrorCode =
   | "bad-request"; // request.ts refused a request field
 
 export class Http1Error extends Error {
+  // A field, defined on the instance: assigning this.name throws on the
+  // device, where Error.prototype is frozen in flash.
+  override readonly name = "Http1Error";
   readonly code: Http1ErrorCode;
   constructor(code: Http1ErrorCode, message: string) {
     super(`http1: ${message}`);
-    this.name = "Http1Error";
     this.code = code;
   }
 }
