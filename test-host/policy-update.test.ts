@@ -9,8 +9,16 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { fileURLToPath } from "node:url";
+import { compilePolicy } from "../tools/policy/compile.js";
+import { base64Encode } from "../src/util/base64.js";
+import { Blobs } from "../src/system/blobs.js";
+import { FileBlobStore } from "../hosts/node/blobs.js";
 import { requirePeer } from "./support/peers.js";
 import { opensslAvailable, testPki, type TestPki } from "./support/pki.js";
 import { startPolicyServers, testPolicy, testDevice, dataRequest, until, type PolicyServers } from "./support/policy-update-rig.js";
@@ -169,4 +177,70 @@ test("fetch_policy: an unreachable server does not hold the boot; the old policy
   let last = report;
   while (last.outcome !== "gave-up") last = await device.nextReport();
   assert.match(last.message, /no new policy: the streamtype's retries are used up/);
+});
+
+/** Runs ss-sim; resolves to its exit status and output. */
+function ssSim(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "hosts", "node", "ss-sim.js");
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = (error as { code?: unknown } | null)?.code;
+      resolve({ status: error ? (typeof code === "number" ? code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
+test("ss-sim --policy-store: the first run fetches the update (its stream, made before, keeps the old policy); the next boots on it", async (t) => {
+  if (!requirePeer("openssl", opensslAvailable(), t)) return;
+  servers!.download = newPolicy();
+  const dir = storeDir();
+  const policyFile = path.join(dir, "boot.ssp");
+  writeFileSync(policyFile, oldPolicy());
+  const out = path.join(dir, "out.txt");
+  const args = ["--policy", policyFile, "--stream", "data", "--policy-store", path.join(dir, "slots"), "--out", out];
+  const first = await ssSim(args);
+  assert.equal(first.status, 0, first.stdout + first.stderr);
+  assert.match(first.stdout, /policy updated: policy new is in force from slot 0/);
+  assert.equal(readFileSync(out, "utf8"), "A");
+  const second = await ssSim(args);
+  assert.equal(second.status, 0, second.stdout + second.stderr);
+  assert.match(second.stderr, /booting on policy new \(slot 0\)/);
+  assert.equal(readFileSync(out, "utf8"), "B");
+});
+
+test("client certificate and key from blobs (a blob directory written with the blob API) for a server that requires them", async (t) => {
+  if (!requirePeer("openssl", opensslAvailable(), t)) return;
+  const seen: string[] = [];
+  const server = https.createServer({ cert: pki!.server.chainPem, key: pki!.server.keyPem, ca: pki!.ca.certPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+    seen.push(String((req.socket as TLSSocket).getPeerCertificate().subject?.CN ?? ""));
+    res.end("mtls ok");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const port = (server.address() as AddressInfo).port;
+  const dir = storeDir();
+  const policy = compilePolicy(JSON.stringify({
+    certs: [{ test_ca: base64Encode(pki!.ca.certDer) }],
+    trust_stores: [{ name: "test", stack: ["test_ca"] }],
+    s: [{ mtls: { endpoint: "localhost", port, protocol: "h1", http_method: "GET", http_url: "/", tls: true, tls_trust_store: "test", client_cert: 0 } }],
+  })).binary!;
+  const policyFile = path.join(dir, "mtls.ssp");
+  writeFileSync(policyFile, policy);
+  const blobDir = path.join(dir, "blobs");
+  const blobs = new Blobs(new FileBlobStore(blobDir));
+  blobs.set("client_cert", pki!.client.certDer, 0);
+  blobs.set("client_key", pki!.client.keyDer, 0);
+  assert.deepEqual(readdirSync(blobDir).sort(), ["client_cert.0", "client_key.0"], "no temporary file left");
+  const r = await ssSim(["--policy", policyFile, "--stream", "mtls", "--blob-dir", blobDir]);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /QOS_ACK_REMOTE/);
+  assert.equal(seen.length, 1);
+  // without them: AUTH_FAILED, before any connection
+  const empty = await ssSim(["--policy", policyFile, "--stream", "mtls", "--blob-dir", path.join(dir, "none")]);
+  assert.equal(empty.status, 1);
+  assert.match(empty.stdout, /AUTH_FAILED/);
+  assert.equal(seen.length, 1);
 });

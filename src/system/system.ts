@@ -163,7 +163,7 @@ export class LwsSystem implements ConnectGate {
 
   #enter(state: number): void {
     this.#state = state;
-    this.host.log(`system: ${systemStateName(state)}`);
+    if (state === S.OPERATIONAL || state === S.POLICY_INVALID) this.host.log(`system: ${systemStateName(state)}`);
     for (const n of [...this.#notifiers]) {
       try {
         n.notify(state, state, this);
