@@ -11,6 +11,8 @@ import type { ConnectOptions } from "../../src/host.js";
 import { LwsSystem } from "../../src/system/system.js";
 import { SystemState, BOOT_ORDER, systemStateName } from "../../src/system/states.js";
 import { Blobs, BlobError, BLOB_KINDS } from "../../src/system/blobs.js";
+import { SplitBlobStore } from "../../src/system/split-blobs.js";
+import type { BlobStore } from "../../src/host.js";
 import { FakeHost } from "./fake-host.js";
 
 /** The policy these cases use (compiled by the caller, so XS gets the bytes). */
@@ -221,6 +223,58 @@ const CASES: Case[] = [
     same(refused(() => blobs.setText("device_type", "a\u0000b")), "bad-text: blob device_type must be text without NUL, CR or LF", "nul");
     blobs.delete("device_serial");
     same(blobs.get("device_serial"), undefined, "deleted");
+  }],
+
+  ["split blobs: values over the store's limit in pieces, put back together; the old pieces go; a damaged piece is an error", () => {
+    const values = new Map<string, Uint8Array>();
+    let powerCut: string | undefined;
+    const limited: BlobStore = {
+      get: (n) => values.get(n)?.slice(),
+      set: (n, v) => {
+        if (n === powerCut) throw new Error("power cut");
+        check(v.length <= 100, `the store got ${v.length} bytes for ${n}`);
+        check(n.length <= 15, `name ${n}`);
+        values.set(n, v.slice());
+      },
+      delete: (n) => void values.delete(n),
+    };
+    const store = new SplitBlobStore(limited, 100);
+    const big = new Uint8Array(250).map((_, i) => i * 7);
+    store.set("client_cert.0", big);
+    same([...values.keys()].sort(), ["client_cert.0", "client_cert.0-0", "client_cert.0-1", "client_cert.0-2"], "pieces");
+    same(Array.from(store.get("client_cert.0")!), Array.from(big), "reassembled");
+    const bigger = new Uint8Array(150).fill(9);
+    store.set("client_cert.0", bigger);
+    same([...values.keys()].sort(), ["client_cert.0", "client_cert.0_0", "client_cert.0_1"], "the other generation; the old pieces gone");
+    same(Array.from(store.get("client_cert.0")!), Array.from(bigger), "second value");
+    store.set("client_cert.0", new Uint8Array([1, 2, 3]));
+    same([...values.keys()], ["client_cert.0"], "small again: one value");
+    const magic = new Uint8Array([0x53, 0x53, 0x70, 0x63, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    store.set("auth", magic);
+    same(Array.from(store.get("auth")!), Array.from(magic), "a value that looks like a head");
+    store.set("client_cert.0", big);
+    values.get("client_cert.0-1")![3]! ^= 1;
+    let error = "";
+    try {
+      store.get("client_cert.0");
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    same(error, "blob client_cert.0: its pieces do not add up to what its head says (damaged store)", "damaged");
+    store.delete("client_cert.0");
+    same([...values.keys()].sort(), ["auth", "auth-0"], "deleted with its pieces");
+    // power lost after the new pieces, before the head: the old value is still whole
+    store.set("auth", big);
+    powerCut = "auth";
+    let cut = false;
+    try {
+      store.set("auth", bigger);
+    } catch {
+      cut = true;
+    }
+    powerCut = undefined;
+    check(cut, "the cut happened");
+    same(Array.from(store.get("auth")!), Array.from(big), "the old value after a cut before the head");
   }],
 ];
 
