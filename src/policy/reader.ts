@@ -23,7 +23,9 @@ export class PolicyError extends Error {
   readonly code: PolicyErrorCode;
   constructor(code: PolicyErrorCode, message: string) {
     super(`policy: ${message}`);
-    this.name = "PolicyError";
+    // defined, not assigned: on the device Error.prototype is frozen (preloaded), and assigning
+    // a property it has read-only throws
+    Object.defineProperty(this, "name", { value: "PolicyError", configurable: true, writable: true });
     this.code = code;
   }
 }

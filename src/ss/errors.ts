@@ -8,7 +8,9 @@ export class SSError extends Error {
   readonly code: SSErrorCode;
   constructor(code: SSErrorCode, message: string) {
     super(message);
-    this.name = "SSError";
+    // defined, not assigned: on the device Error.prototype is frozen (preloaded), and assigning
+    // a property it has read-only throws
+    Object.defineProperty(this, "name", { value: "SSError", configurable: true, writable: true });
     this.code = code;
   }
 }

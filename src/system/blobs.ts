@@ -43,7 +43,9 @@ export class BlobError extends Error {
   readonly code: BlobErrorCode;
   constructor(code: BlobErrorCode, message: string) {
     super(message);
-    this.name = "BlobError";
+    // defined, not assigned: on the device Error.prototype is frozen (preloaded), and assigning
+    // a property it has read-only throws
+    Object.defineProperty(this, "name", { value: "BlobError", configurable: true, writable: true });
     this.code = code;
   }
 }

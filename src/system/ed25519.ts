@@ -27,29 +27,18 @@ function pow(base: bigint, exponent: bigint): bigint {
 }
 
 const inverse = (a: bigint): bigint => pow(a, P - 2n);
-
-// Curve constants, worked out on first use (nothing is computed at module load on the device).
-let constants: { d2: bigint; d: bigint; sqrtM1: bigint; base: Point } | undefined;
-
-function curve(): { d2: bigint; d: bigint; sqrtM1: bigint; base: Point } {
-  if (!constants) {
-    const d = mod(-121665n * inverse(121666n));
-    const sqrtM1 = pow(2n, (P - 1n) / 4n);
-    constants = { d, d2: mod(2n * d), sqrtM1, base: [0n, 0n, 1n, 0n] };
-    // the base point: y = 4/5, x even
-    const by = mod(4n * inverse(5n));
-    const bytes = new Uint8Array(32);
-    for (let i = 0, v = by; i < 32; i++, v >>= 8n) bytes[i] = Number(v & 0xffn);
-    constants.base = decode(bytes)!;
-  }
-  return constants;
-}
+/** The curve's d (-121665/121666), 2d and a square root of -1 (RFC 8032, 5.1): a wrong digit fails every test vector. */
+const D = 37095705934669439343138083508754565189542113879843219016388785533085940283555n;
+const D2 = 16295367250680780974490674513165176452449235426866156013048779062215315747161n;
+const SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752n;
+/** The base point B: y = 4/5, x even. */
+const BASE_X = 15112221349535400772501151409588531511454012693041857206046113283949847762202n;
+const BASE_Y = 46316835694926478169428394003475163141307993866256225615783033603165251855960n;
 
 function add(p: Point, q: Point): Point {
-  const { d2 } = curve();
   const a = mod((p[1] - p[0]) * (q[1] - q[0]));
   const b = mod((p[1] + p[0]) * (q[1] + q[0]));
-  const c = mod(p[3] * d2 * q[3]);
+  const c = mod(p[3] * D2 * q[3]);
   const dd = mod(2n * p[2] * q[2]);
   const e = b - a, f = dd - c, g = dd + c, h = b + a;
   return [mod(e * f), mod(g * h), mod(f * g), mod(e * h)];
@@ -77,7 +66,6 @@ function number(bytes: Uint8Array): bigint {
 
 /** A point from its 32-byte encoding, or undefined when it is not one. */
 function decode(bytes: Uint8Array): Point | undefined {
-  const { d, sqrtM1 } = curve();
   const sign = bytes[31]! >> 7;
   const copy = Uint8Array.from(bytes); // not slice(): a Node Buffer's slice is a view, and this writes
   copy[31]! &= 0x7f;
@@ -85,14 +73,14 @@ function decode(bytes: Uint8Array): Point | undefined {
   if (y >= P) return undefined;
   const y2 = (y * y) % P;
   const u = mod(y2 - 1n);
-  const v = mod(d * y2 + 1n);
+  const v = mod(D * y2 + 1n);
   // x = (u / v)^((p + 3) / 8), as u v^3 (u v^7)^((p - 5) / 8)
   const v3 = (v * v * v) % P;
   let x = (u * v3 % P) * pow(u * v3 * v3 * v % P, (P - 5n) / 8n) % P;
   const vx2 = (v * x * x) % P;
   if (vx2 !== u) {
     if (vx2 !== mod(-u)) return undefined;
-    x = (x * sqrtM1) % P;
+    x = (x * SQRT_M1) % P;
   }
   if (x === 0n && sign) return undefined;
   if (Number(x & 1n) !== sign) x = P - x;
@@ -123,7 +111,7 @@ export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signat
   if (s >= L) return false;
   const k = number(sha512([r, publicKey, message])) % L;
   // [s]B + [k](-A), both scalars at once (Straus)
-  const base = curve().base;
+  const base: Point = [BASE_X, BASE_Y, 1n, (BASE_X * BASE_Y) % P];
   const minusA = negate(a);
   const both = add(base, minusA);
   let q: Point = [0n, 1n, 1n, 0n];

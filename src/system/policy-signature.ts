@@ -7,13 +7,13 @@ import type { Policy } from "../policy/reader.js";
 import { ed25519Verify } from "./ed25519.js";
 
 /** "SSIG" */
-export const SIGNATURE_MAGIC = [0x53, 0x53, 0x49, 0x47] as const;
+export const SIGNATURE_MAGIC: readonly number[] = Object.freeze([0x53, 0x53, 0x49, 0x47]);
 export const SIGNATURE_TRAILER_SIZE = 4 + 64;
 /** The name of the cert entry that holds the key updates must be signed with. */
 export const SIGNING_KEY_CERT = "policy_signing_key";
 
 /** SubjectPublicKeyInfo DER of an Ed25519 key, up to the 32 key bytes (RFC 8410). */
-const SPKI_PREFIX = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const SPKI_PREFIX: readonly number[] = Object.freeze([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
 
 /** The raw Ed25519 key out of its SPKI DER, or undefined when `der` is not one. */
 export function ed25519KeyFromSpki(der: Uint8Array): Uint8Array | undefined {

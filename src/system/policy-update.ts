@@ -233,7 +233,7 @@ export class PolicyUpdater {
       this.#retryTimer = undefined;
       this.#stream?.requestTx();
     });
-    this.#system.resume();
+    this.#resumeSoon();
     return Ret.OK;
   }
 
@@ -249,7 +249,17 @@ export class PolicyUpdater {
     const s = this.#stream;
     this.#stream = undefined;
     s?.destroy();
-    this.#system.resume();
+    this.#resumeSoon();
+  }
+
+  /**
+   * The boot goes on from a timer, not from inside the fetch stream's
+   * handler (as lws does): the walk to OPERATIONAL connects every waiting
+   * stream, and doing that on top of the fetch's own stack overflows the
+   * device's (512 slots).
+   */
+  #resumeSoon(): void {
+    this.#system.host.setTimer(0, () => this.#system.resume());
   }
 
   #report(outcome: PolicyUpdateOutcome, message: string): void {
@@ -260,6 +270,6 @@ export class PolicyUpdater {
     this.#system.host.log(`${FETCH_POLICY}: ${outcome}: ${message}${kept}`);
     this.#onReport?.(this.#last);
     // the boot waited for the first attempt only
-    this.#system.resume();
+    this.#resumeSoon();
   }
 }

@@ -9,7 +9,7 @@ import type { BlobStore } from "../host.js";
 import { crc32 } from "../util/crc32.js";
 
 /** "SSpc": a head. A value that starts with it is stored as a head too, so that nothing is ambiguous. */
-const MAGIC = [0x53, 0x53, 0x70, 0x63];
+const MAGIC: readonly number[] = Object.freeze([0x53, 0x53, 0x70, 0x63]);
 const HEAD_SIZE = 4 + 1 + 1 + 4 + 4; // magic, generation, count, length, CRC
 /** Piece names: the blob's name, a generation mark, an index mark. */
 const GENERATION = "-_";
