@@ -29,8 +29,7 @@ export const RESPONSE_TIMEOUT_MS = 15000;
 
 export class SecureStreams {
   readonly host: Host;
-  /** The policy new streams are made from; streams keep the one they were made from. */
-  policy: Policy;
+  #policy: Policy;
   readonly #bindings = new Map<string, ProtocolBinding>();
   readonly #streams = new Set<SecureStream>();
   /** Streams the gate holds back, with what connects them when it opens. */
@@ -42,7 +41,7 @@ export class SecureStreams {
 
   constructor(host: Host, policy: Policy, options: SecureStreamsOptions) {
     this.host = host;
-    this.policy = policy;
+    this.#policy = policy;
     for (const b of options.bindings) this.#bindings.set(b.name, b);
     this.#strict = options.strict ?? false;
     const gate = options.gate;
@@ -106,7 +105,12 @@ export class SecureStreams {
    * the policy they were made from until they are destroyed.
    */
   usePolicy(policy: Policy): void {
-    this.policy = policy;
+    this.#policy = policy;
+  }
+
+  /** The policy new streams are made from; streams keep the one they were made from. */
+  get policy(): Policy {
+    return this.#policy;
   }
 
   /** Streams waiting for the gate to let them connect. */
