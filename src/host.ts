@@ -88,6 +88,7 @@ export const BLOB = Object.freeze({
   deviceSerial: "device_serial",
   firmwareVersion: "fw_version",
   deviceType: "device_type",
+  ntpServer: "ntp_server",
   mqttClientId: "mqtt_client_id",
   mqttUsername: "mqtt_username",
   mqttPassword: "mqtt_password",

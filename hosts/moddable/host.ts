@@ -48,6 +48,12 @@ export interface ModdableHostOptions {
   readonly dnsServers?: readonly string[];
   /** Preference domain of the blobs (at most 15 characters); default "ss". */
   readonly blobDomain?: string;
+  /**
+   * The blob store to use instead of Preference alone: e.g. the runtime's
+   * SplitBlobStore over a PreferenceBlobStore, for values over Preference's
+   * limit (src/system/split-blobs.ts).
+   */
+  readonly blobs?: BlobStore;
 }
 
 /**
@@ -97,7 +103,7 @@ export class ModdableHost implements Host {
 
   constructor(options: ModdableHostOptions = {}) {
     this.dnsServers = options.dnsServers ?? [];
-    this.blobs = new PreferenceBlobStore(options.blobDomain);
+    this.blobs = options.blobs ?? new PreferenceBlobStore(options.blobDomain);
   }
 
   connect(options: ConnectOptions, handlers: StreamHandlers): ByteStream {

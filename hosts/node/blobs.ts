@@ -1,6 +1,6 @@
 // Blob storage with the device's limits: in memory, or one file per blob.
 
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import path from "node:path";
 import type { BlobStore } from "../../src/host.js";
 
@@ -44,7 +44,37 @@ export class MemoryBlobStore implements BlobStore {
   }
 }
 
-/** One file per blob in `dir`; a write goes to a temporary file and is renamed into place. */
+/**
+ * Writes `bytes` to `file` so that a crash at any point leaves either the old
+ * file or the new one: a temporary file, flushed to the disk, renamed over it,
+ * and the directory flushed so that the rename itself is durable.
+ * `beforeRename` runs once the temporary file is on the disk (crash tests).
+ */
+export function writeFileAtomic(file: string, bytes: Uint8Array, beforeRename?: () => void): void {
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
+  const fd = openSync(temporary, "w");
+  try {
+    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  beforeRename?.();
+  renameSync(temporary, file);
+  syncDirectory(path.dirname(file));
+}
+
+/** Flushes a directory's entries (a rename, a new file) to the disk. */
+export function syncDirectory(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** One file per blob in `dir`; a write is atomic (writeFileAtomic). */
 export class FileBlobStore implements BlobStore {
   readonly #dir: string;
 
@@ -66,9 +96,7 @@ export class FileBlobStore implements BlobStore {
   set(name: string, value: Uint8Array): void {
     checkBlobName(name);
     checkBlobValue(name, value);
-    const temporary = path.join(this.#dir, `.${name}.tmp`);
-    writeFileSync(temporary, value);
-    renameSync(temporary, path.join(this.#dir, name));
+    writeFileAtomic(path.join(this.#dir, name), value);
   }
 
   delete(name: string): void {

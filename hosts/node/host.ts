@@ -27,7 +27,8 @@ import type {
   StreamHandlers,
   TimerId,
 } from "../../src/host.js";
-import { FileBlobStore, MemoryBlobStore } from "./blobs.js";
+import { BLOB_LIMITS, FileBlobStore, MemoryBlobStore } from "./blobs.js";
+import { SplitBlobStore } from "../../src/system/split-blobs.js";
 import { classifySocketError } from "./errors.js";
 import { deviceRefusal, HandshakeProbe, HostFailure, tlsConnectOptions } from "./tls.js";
 
@@ -55,7 +56,8 @@ export class NodeHost implements Host {
   #randomNext = 256;
 
   constructor(options: NodeHostOptions = {}) {
-    this.blobs = options.blobDir === undefined ? new MemoryBlobStore() : new FileBlobStore(options.blobDir);
+    // as on the device: a value over one stored value's limit goes in pieces
+    this.blobs = new SplitBlobStore(options.blobDir === undefined ? new MemoryBlobStore() : new FileBlobStore(options.blobDir), BLOB_LIMITS.valueBytes);
     this.#log = options.log ?? ((message) => process.stderr.write(`[node-host] ${message}\n`));
     if (options.dnsServers !== undefined) {
       this.resolver = new dns.Resolver();

@@ -5,7 +5,8 @@
 import { sendBytes } from "../../src/ss/send-bytes.js";
 import { createWriteStream, readFileSync, type WriteStream } from "node:fs";
 import { NodeHost } from "./host.js";
-import { SecureStreams } from "../../src/ss/context.js";
+import { startDevice } from "../../src/system/boot.js";
+import { FilePolicyStore } from "./policy-store.js";
 import { State, RxFlag, Ret, stateName } from "../../src/ss/states.js";
 import { Policy, PolicyError } from "../../src/policy/reader.js";
 import { h1 } from "../../src/protocols/h1.js";
@@ -20,6 +21,13 @@ export interface SimOptions {
   readonly metadata?: ReadonlyMap<string, string>;
   /** Blob name → bytes, put in the host's blob store first. */
   readonly blobs?: ReadonlyMap<string, Uint8Array>;
+  /** Keep blobs as files in this directory (atomic writes), instead of in memory. */
+  readonly blobDir?: string;
+  /**
+   * Keep policy updates in this directory (A/B slots): boot on the one in
+   * force, and fetch a new one when the policy has a fetch_policy streamtype.
+   */
+  readonly policyStore?: string;
   /** Payload to send. */
   readonly send?: Uint8Array;
   /** File for received payload. */
@@ -66,13 +74,20 @@ export function loadPolicy(file: string, print: (line: string) => void): Policy 
  */
 export function runSim(o: SimOptions): Promise<number> {
   const print = o.print ?? ((line) => process.stdout.write(`${line}\n`));
-  const host = new NodeHost({ log: o.log ?? ((line) => process.stderr.write(`  log: ${line}\n`)) });
+  const host = new NodeHost({ log: o.log ?? ((line) => process.stderr.write(`  log: ${line}\n`)), blobDir: o.blobDir });
   for (const [name, value] of o.blobs ?? []) host.blobs.set(name, value);
-  const ss = new SecureStreams(host, o.policy, { bindings: [h1, ws] });
   // a ws message has no result state: the first whole message received is the stream's success
   const messages = o.policy.streamtype(o.stream)?.protocol === "ws";
   const started = host.now();
   const stamp = () => `[${((host.now() - started) / 1000).toFixed(3).padStart(7)}s]`;
+  // the device's boot: the stream connects once the system is OPERATIONAL
+  const device = startDevice(host, {
+    bindings: [h1, ws],
+    builtIn: o.policy,
+    store: o.policyStore === undefined ? undefined : new FilePolicyStore(o.policyStore),
+    onPolicyReport: (r) => print(`${stamp()} policy ${r.outcome}: ${r.message}`),
+  });
+  const ss = device.ss;
   const out: WriteStream | undefined = o.out ? createWriteStream(o.out) : undefined;
   let received = 0;
   let sent = 0;
@@ -158,6 +173,7 @@ export function runSim(o: SimOptions): Promise<number> {
     stream.startTimeout();
     if (o.send) stream.requestTxLength(o.send.length);
     else stream.requestTx();
+    device.system.boot();
   });
 }
 

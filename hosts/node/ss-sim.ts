@@ -11,6 +11,10 @@ Runs the stream as the device would, printing each state by its lws name.
   --meta name=value     set stream metadata (repeatable)
   --blob name=file      put a file in blob storage: auth, device_serial, fw_version,
                         device_type, client_cert.0, client_key.0, ... (repeatable)
+  --blob-dir <dir>      keep blobs as files in this directory (written atomically);
+                        --blob values are stored there too
+  --policy-store <dir>  keep policy updates here (two slots): boot on the one in
+                        force, and fetch a new one if the policy has fetch_policy
   --send <file>         payload to send (its length is announced)
   --out <file>          write received payload here
   --duration <seconds>  keep the stream up this long to receive, instead of
@@ -53,6 +57,8 @@ function parse(argv: string[]): Args | "help" {
   let send: Uint8Array | undefined;
   let out: string | undefined;
   let durationMs: number | undefined;
+  let blobDir: string | undefined;
+  let policyStore: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -71,6 +77,8 @@ function parse(argv: string[]): Args | "help" {
       case "--stream": stream = value(); break;
       case "--meta": { const [k, v] = pair("name=value"); metadata.set(k, v); break; }
       case "--blob": { const [k, f] = pair("name=file"); blobs.set(k, readInput(f)); break; }
+      case "--blob-dir": blobDir = value(); break;
+      case "--policy-store": policyStore = value(); break;
       case "--send": send = readInput(value()); break;
       case "--out": out = value(); break;
       case "--duration": {
@@ -84,7 +92,7 @@ function parse(argv: string[]): Args | "help" {
     }
   }
   if (!policyFile || !stream) throw new UsageError("--policy and --stream are required");
-  return { policyFile, options: { stream, metadata, blobs, send, out, durationMs } };
+  return { policyFile, options: { stream, metadata, blobs, blobDir, policyStore, send, out, durationMs } };
 }
 
 async function main(): Promise<number> {

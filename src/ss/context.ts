@@ -6,6 +6,7 @@ import type { Policy } from "../policy/reader.js";
 import type { ProtocolBinding } from "../protocols/binding.js";
 import { SecureStream, type StreamHandlers, type StreamEnvironment } from "./stream.js";
 import { SSError } from "./errors.js";
+import type { ConnectGate } from "../system/system.js";
 
 export interface SecureStreamsOptions {
   readonly bindings: readonly ProtocolBinding[];
@@ -16,6 +17,11 @@ export interface SecureStreamsOptions {
    * attempt fails (lws' context timeout_secs, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE).
    */
   readonly responseTimeoutMs?: number;
+  /**
+   * Asked before each connection (the system state machine, src/system):
+   * a stream it refuses waits, and connects when the gate opens.
+   */
+  readonly gate?: ConnectGate;
 }
 
 /** lws' default for its context's timeout_secs. */
@@ -23,9 +29,11 @@ export const RESPONSE_TIMEOUT_MS = 15000;
 
 export class SecureStreams {
   readonly host: Host;
-  readonly policy: Policy;
+  #policy: Policy;
   readonly #bindings = new Map<string, ProtocolBinding>();
   readonly #streams = new Set<SecureStream>();
+  /** Streams the gate holds back, with what connects them when it opens. */
+  readonly #waiting = new Map<SecureStream, () => void>();
   readonly #strict: boolean;
   readonly #env: StreamEnvironment;
   /** While create() runs: the stream it makes, and the error one of its handlers threw. */
@@ -33,15 +41,23 @@ export class SecureStreams {
 
   constructor(host: Host, policy: Policy, options: SecureStreamsOptions) {
     this.host = host;
-    this.policy = policy;
+    this.#policy = policy;
     for (const b of options.bindings) this.#bindings.set(b.name, b);
     this.#strict = options.strict ?? false;
+    const gate = options.gate;
+    gate?.subscribe(() => {
+      for (const [s, connect] of [...this.#waiting]) {
+        if (this.#waiting.get(s) === connect && gate.mayConnect(s.streamtype, this.policy)) {
+          this.#waiting.delete(s);
+          connect();
+        }
+      }
+    });
     // One environment for all the streams: nothing in it is per stream, and
     // its object and three closures cost ~35 XS slots (560 bytes on the
     // ESP32) when made for each stream (docs/footprint.md).
     this.#env = {
       host,
-      policy,
       responseTimeoutMs: options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS,
       binding: (name) => this.#bindings.get(name),
       bug: (message) => {
@@ -53,7 +69,12 @@ export class SecureStreams {
         this.host.log(`${stream.streamtype}: a handler threw ${String(e?.name ?? "")}: ${String(e?.message ?? error)}; the stream is destroyed`);
         if (this.#creating?.stream === stream) this.#creating.error ??= { thrown: error };
       },
-      forget: (s) => this.#streams.delete(s),
+      forget: (s) => {
+        this.#streams.delete(s);
+        this.#waiting.delete(s);
+      },
+      mayConnect: (s) => !gate || gate.mayConnect(s.streamtype, this.policy),
+      wait: (s, connect) => void this.#waiting.set(s, connect),
     };
   }
 
@@ -77,6 +98,24 @@ export class SecureStreams {
     }
     if (creating.error) throw creating.error.thrown;
     return stream;
+  }
+
+  /**
+   * Makes `policy` the one new streams are created from. Streams alive keep
+   * the policy they were made from until they are destroyed.
+   */
+  usePolicy(policy: Policy): void {
+    this.#policy = policy;
+  }
+
+  /** The policy new streams are made from; streams keep the one they were made from. */
+  get policy(): Policy {
+    return this.#policy;
+  }
+
+  /** Streams waiting for the gate to let them connect. */
+  get waiting(): number {
+    return this.#waiting.size;
   }
 
   /** Streams not yet destroyed. */

@@ -5,7 +5,7 @@
 
 import type { Host, ConnectOptions, ConnectTimings } from "../host.js";
 import { BLOB } from "../host.js";
-import type { Policy, StreamType } from "../policy/reader.js";
+import type { StreamType } from "../policy/reader.js";
 import type { ProtocolBinding, Connection, StreamLink, TxPull, ConnectionEnd } from "../protocols/binding.js";
 import { State, RxFlag, Ret, isLegalTransition, isPassThrough, stateName, type HandlerReturn } from "./states.js";
 import { decideRetry } from "./retry.js";
@@ -28,7 +28,6 @@ export interface StreamHandlers {
 /** What the stream needs from its owner (the SecureStreams context). */
 export interface StreamEnvironment {
   readonly host: Host;
-  readonly policy: Policy;
   readonly responseTimeoutMs: number;
   binding(protocol: string): ProtocolBinding | undefined;
   /** An illegal transition was attempted: a bug. */
@@ -37,6 +36,10 @@ export interface StreamEnvironment {
   threw(stream: SecureStream, error: unknown): void;
   /** The stream is gone (after DESTROYING). */
   forget(stream: SecureStream): void;
+  /** Whether the system lets this stream connect now (src/system). */
+  mayConnect(stream: SecureStream): boolean;
+  /** Not yet: `connect` is called when the stream may. */
+  wait(stream: SecureStream, connect: () => void): void;
 }
 
 /** Longest metadata value accepted (set by the app or captured from a response), in characters. */
@@ -229,6 +232,13 @@ export class SecureStream {
   }
 
   #open(): void {
+    if (!this.#env.mayConnect(this)) {
+      // before the system is OPERATIONAL: the connection waits (docs/system.md)
+      this.#env.wait(this, () => {
+        if (this.#flags & (PENDING | WANTED) && !this.destroyed && !this.#link && this.#retryTimer === undefined) this.#open();
+      });
+      return;
+    }
     const link = new SecureStream.#Link(this);
     this.#link = link;
     // the handler may set metadata, call connect() or answer DISCONNECT_ME

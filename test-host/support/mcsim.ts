@@ -51,6 +51,8 @@ export interface AppSpec {
   readonly instrument?: boolean;
   /** XS machine sizes (the manifest's "creation"), over the project's. */
   readonly creation?: object;
+  /** More manifests to include (e.g. an SDK module's). */
+  readonly include?: readonly string[];
 }
 
 export interface BuiltApp {
@@ -67,7 +69,7 @@ export async function buildApp(sdk: ModdableSdk, spec: AppSpec): Promise<BuiltAp
   mkdirSync(out, { recursive: true });
   writeIfChanged(path.join(dir, "policy.dat"), spec.policy);
   const manifest = {
-    include: [path.join(repoRoot, "manifest.json")],
+    include: [path.join(repoRoot, "manifest.json"), ...(spec.include ?? [])],
     modules: spec.modules,
     preload: spec.preload ?? [],
     data: { "*": path.join(dir, "policy") },

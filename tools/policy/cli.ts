@@ -4,17 +4,20 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { compilePolicy } from "./compile.js";
+import { signPolicy, signingKeySpki } from "./sign.js";
 import { formatDiagnostic } from "./diagnostics.js";
 import { policySchema } from "./schema.js";
 import { Policy, PolicyError } from "../../src/policy/reader.js";
 import { policyToJson } from "../../src/policy/to-json.js";
+import { base64Encode } from "../../src/util/base64.js";
 
 const HELP: Record<string, string> = {
   main: `usage: ss-policy <command> [options]
 
 Commands:
   check <in.json>                 validate a policy; report every error
-  compile <in.json> -o <out.ssp>  validate and compile to the binary table
+  compile <in.json> -o <out.ssp> [--sign <key.pem>]
+                                  validate and compile to the binary table
   inspect <file.ssp>              verify a compiled policy, print its canonical JSON
   schema                          print the policy's JSON Schema
 
@@ -24,11 +27,16 @@ Run "ss-policy <command> --help" for details. Exit status: 0 ok, 1 invalid input
 Validates a policy against the schema and the semantic rules (forward
 references, ${"${metadata}"} names, certificates...). Prints every error as
 file:line:col: /json/pointer: message, and warnings the same way.`,
-  compile: `usage: ss-policy compile <in.json> -o <out.ssp>
+  compile: `usage: ss-policy compile <in.json> -o <out.ssp> [--sign <key.pem>]
 
 Validates like "check", then writes the compiled binary policy (making its
 folder if need be) and prints its streamtypes, certificates and sizes.
-Nothing is written if there is an error.`,
+Nothing is written if there is an error.
+
+--sign appends an Ed25519 signature made with the private key (PKCS#8 PEM,
+e.g. "openssl genpkey -algorithm ed25519"): what a device whose policy names
+a policy_signing_key cert requires of an update. The key's public half, to
+put in that cert, is printed.`,
   inspect: `usage: ss-policy inspect <file.ssp>
 
 Checks a compiled policy (header, every offset, checksum) and prints its
@@ -72,10 +80,23 @@ function compile(args: string[]): number {
   const o = args.indexOf("-o");
   if (o < 0 || !args[o + 1]) throw new UsageError("compile needs -o <out.ssp>");
   const out = args[o + 1]!;
-  const [file] = positional(args.filter((_, i) => i !== o && i !== o + 1), 1, "compile");
+  const s = args.indexOf("--sign");
+  if (s >= 0 && !args[s + 1]) throw new UsageError("--sign needs <key.pem>");
+  const keyPem = s >= 0 ? readText(args[s + 1]!) : undefined;
+  const [file] = positional(args.filter((_, i) => i !== o && i !== o + 1 && (s < 0 || (i !== s && i !== s + 1))), 1, "compile");
   const result = compileFile(file!);
   if (!result) return 1;
-  const binary = result.binary!;
+  let binary = result.binary!;
+  let signed = "";
+  if (keyPem !== undefined) {
+    try {
+      binary = signPolicy(binary, keyPem);
+      signed = `  signed       Ed25519; policy_signing_key cert: ${base64Encode(signingKeySpki(keyPem))}\n`;
+    } catch (e) {
+      process.stderr.write(`${args[s + 1]}: ${(e as Error).message}\n`);
+      return 1;
+    }
+  }
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, binary);
   const p = Policy.open(binary);
@@ -89,7 +110,8 @@ function compile(args: string[]): number {
     `  streamtypes  ${names.length}: ${names.join(", ")}\n` +
     `  certs        ${certs.length}${certs.length ? `: ${certs.join(", ")}` : ""}\n` +
     `  trust stores ${p.trustStoreCount}, retry policies ${p.retryCount}\n` +
-    `  size         ${json} bytes of minified JSON -> ${binary.length} bytes binary (${((100 * binary.length) / json).toFixed(1)}%)\n`,
+    `  size         ${json} bytes of minified JSON -> ${binary.length} bytes binary (${((100 * binary.length) / json).toFixed(1)}%)\n` +
+    signed,
   );
   return 0;
 }

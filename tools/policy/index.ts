@@ -8,3 +8,4 @@ export { formatDiagnostic, type Diagnostic } from "./diagnostics.js";
 export { policySchema } from "./schema.js";
 export { policyToJson } from "../../src/policy/to-json.js";
 export type { CanonicalPolicy } from "../../src/policy/canonical.js";
+export { signPolicy, signingKeySpki } from "./sign.js";
