@@ -331,7 +331,7 @@ describe("h2 against Node's http2 secure server", () => {
     }
   });
 
-  test("streams of different trust do not share a connection; a nailed_up stream keeps its own up", async (t) => {
+  test("streams whose connect options differ (here timeout_ms) do not share a connection", async (t) => {
     if (!guard(t)) return;
     const srv = await startServer();
     try {
