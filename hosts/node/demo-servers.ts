@@ -1,14 +1,17 @@
 // The local servers the demo policy names: http on 127.0.0.1:7681 and https
-// on 127.0.0.1:7682 (certificate from policies/demo-certs, served with its CA).
+// on 127.0.0.1:7682 (certificate from policies/demo-certs, served with its CA),
+// and http/2 over TLS on 127.0.0.1:7690 (the same certificate).
 // GET answers with a line naming the scheme and the URL; POST counts the body.
 
 import http from "node:http";
+import http2 from "node:http2";
 import https from "node:https";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
 export const DEMO_HTTP_PORT = 7681;
 export const DEMO_HTTPS_PORT = 7682;
+export const DEMO_H2_PORT = 7690;
 
 export interface DemoServers {
   close(): Promise<void>;
@@ -38,18 +41,45 @@ function close(server: http.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
+/** The http/2 server: its sessions are closed with it, so close() does not wait on a client's idle connection. */
+function h2Server(cert: string, key: Buffer): { server: http2.Http2SecureServer; close(): Promise<void> } {
+  const server = http2.createSecureServer({ cert, key }, (req, res) => {
+    if (req.method === "POST") {
+      let n = 0;
+      req.on("data", (d: Buffer) => (n += d.length));
+      req.on("end", () => res.end(`received ${n} bytes over h2\n`));
+      return;
+    }
+    res.setHeader("content-type", "text/plain");
+    res.end(`hello from h2: you asked for ${req.url}\n`);
+  });
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+  });
+  return {
+    server,
+    close: () => {
+      for (const s of sessions) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 /** Starts both servers; `root` is the package root (for policies/demo-certs). */
 export async function startDemoServers(root: string): Promise<DemoServers> {
   const certs = path.join(root, "policies/demo-certs");
   const plain = http.createServer(handler);
-  const secure = https.createServer({
-    cert: readFileSync(path.join(certs, "server.pem"), "utf8") + readFileSync(path.join(certs, "ca.pem"), "utf8"),
-    key: readFileSync(path.join(certs, "server.key")),
-  }, handler);
-  const servers = { close: async () => { await Promise.all([close(plain), close(secure)]); } };
+  const cert = readFileSync(path.join(certs, "server.pem"), "utf8") + readFileSync(path.join(certs, "ca.pem"), "utf8");
+  const key = readFileSync(path.join(certs, "server.key"));
+  const secure = https.createServer({ cert, key }, handler);
+  const h2 = h2Server(cert, key);
+  const servers = { close: async () => { await Promise.all([close(plain), close(secure), h2.close()]); } };
   try {
     await listen(plain, DEMO_HTTP_PORT);
     await listen(secure, DEMO_HTTPS_PORT);
+    await listen(h2.server as unknown as http.Server, DEMO_H2_PORT);
   } catch (e) {
     await servers.close();
     throw e;

@@ -121,6 +121,9 @@ class Session {
   /** A header block being gathered from HEADERS and CONTINUATION frames. */
   #block: { streamId: number; endStream: boolean; parts: Uint8Array[]; length: number } | undefined;
   #blocked = false;
+  /** Frames written in this turn, sent together by flush(): one TLS record, one TCP segment, instead of many. */
+  readonly #out: Uint8Array[] = [];
+  #outBytes = 0;
   /** Streams above this id were not processed by the server (its GOAWAY). */
   #goawayLast = MAX_WINDOW;
 
@@ -179,6 +182,7 @@ class Session {
     const guard = <A extends unknown[]>(f: (...a: A) => void) => (...a: A) => {
       try {
         f(...a);
+        this.flush();
       } catch (e) {
         this.#fault(e);
       }
@@ -219,7 +223,28 @@ class Session {
 
   // ---- sending ----
 
+  /** Queues a frame; flush() sends what this turn queued (at once when it grows large). */
   write(bytes: Uint8Array): void {
+    if (!this.#stream) return;
+    this.#out.push(bytes);
+    this.#outBytes += bytes.length;
+    if (this.#outBytes >= FLUSH_AT) this.flush();
+  }
+
+  flush(): void {
+    const out = this.#out;
+    if (!out.length) return;
+    let bytes = out[0]!;
+    if (out.length > 1) {
+      bytes = new Uint8Array(this.#outBytes);
+      let at = 0;
+      for (const b of out) {
+        bytes.set(b, at);
+        at += b.length;
+      }
+    }
+    out.length = 0;
+    this.#outBytes = 0;
     if (this.#stream && !this.#stream.write(bytes)) this.#blocked = true;
   }
 
@@ -537,6 +562,7 @@ class Session {
     this.#phase = "closed";
     this.#forget(this);
     this.#decoder.stop();
+    this.flush(); // a GOAWAY, if we sent one
     const stream = this.#stream;
     this.#stream = undefined;
     stream?.close();
@@ -562,6 +588,7 @@ class Session {
     this.#host.setTimer(0, () => {
       try {
         f();
+        this.flush();
       } catch (e) {
         this.#fault(e);
       }
@@ -628,6 +655,7 @@ class H2Handle implements Connection {
     if (this.#phase === "idle") this.#startTransaction();
     else if (this.#phase === "sending") this.pump();
     // connecting, queued, waiting: the stream's pending transaction starts when this one is done
+    this.session?.flush();
   }
 
   close(): void {
@@ -637,6 +665,7 @@ class H2Handle implements Connection {
     const s = this.session;
     this.session = undefined;
     s?.detach(this);
+    s?.flush();
   }
 
   // ---- from the session ----
@@ -784,6 +813,7 @@ class H2Handle implements Connection {
       this.#link.host.setTimer(0, () => {
         try {
           if (this.#phase === "sending") this.pump();
+          this.session?.flush();
         } catch (e) {
           this.#faultHere(e);
         }
@@ -867,7 +897,9 @@ class H2Handle implements Connection {
       try {
         this.#responseTimer = undefined;
         if (this.#phase === "waiting" && !this.#status) {
-          this.session?.cancel(this, ErrorCode.CANCEL);
+          const s = this.session;
+          s?.cancel(this, ErrorCode.CANCEL);
+          s?.flush();
           this.#end({ reason: `no response head within ${ms} ms`, interrupted: true, replayable: this.#replayable });
         }
       } catch (e) {
@@ -1006,6 +1038,8 @@ class H2Handle implements Connection {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Queued bytes that are sent at once, whatever the turn still writes. */
+const FLUSH_AT = 32768;
 
 /** Every field the same: only then may two streams share a connection (same peer, same trust, same credentials). */
 function sameOptions(a: ConnectOptions, b: ConnectOptions): boolean {
