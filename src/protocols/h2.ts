@@ -30,9 +30,13 @@ export const H2_TX_MAX = 16384;
 export interface H2BindingOptions {
   /** Streams one connection carries at once, whatever the server allows (default 100); the rest wait their turn. */
   readonly maxStreams?: number;
-  /** Our SETTINGS_INITIAL_WINDOW_SIZE: what a server may send on one stream before we ask for more (default 65535). */
+  /**
+   * Our SETTINGS_INITIAL_WINDOW_SIZE: what a server may send on one stream
+   * before we ask for more (default 262144). No memory is set aside for it:
+   * onRx takes data as it comes, and the window is topped up as it does.
+   */
   readonly streamWindow?: number;
-  /** The same for the whole connection (default 262144). */
+  /** The same for the whole connection (default 1048576). */
   readonly connectionWindow?: number;
   /** Our SETTINGS_MAX_HEADER_LIST_SIZE: a longer response header list fails its stream (default 32768). */
   readonly maxHeaderListSize?: number;
@@ -52,8 +56,8 @@ const CONNECTION_HEADERS: readonly string[] = Object.freeze(["connection", "keep
 export function createH2Binding(options: H2BindingOptions = {}): ProtocolBinding {
   const settings: SessionSettings = {
     maxStreams: options.maxStreams ?? 100,
-    streamWindow: Math.min(options.streamWindow ?? 65535, MAX_WINDOW),
-    connectionWindow: Math.min(Math.max(options.connectionWindow ?? 262144, 65535), MAX_WINDOW),
+    streamWindow: Math.min(options.streamWindow ?? 262144, MAX_WINDOW),
+    connectionWindow: Math.min(Math.max(options.connectionWindow ?? 1048576, 65535), MAX_WINDOW),
     maxHeaderListSize: options.maxHeaderListSize ?? 32768,
     headerTableSize: options.headerTableSize ?? 4096,
   };
