@@ -121,3 +121,24 @@ test("h2: 503 with Retry-After: no result yet, a retry no sooner than asked, eve
   const r = await run("busy_h2", { until: (s) => has(s, "QOS_ACK_REMOTE") || has(s, "ALL_RETRIES_FAILED") });
   assert.deepEqual(r.states.slice(2), ["CONNECTING", "CONNECTED", "DISCONNECTED", "CONNECTING", "CONNECTED", "QOS_ACK_REMOTE"], r.logs.join("\n"));
 });
+
+test("h2: nailed_up keeps its connection after its transaction, and reconnects (without sending it again) when the server closes it", async (t) => {
+  if (!guard(t)) return;
+  const before = servers.sessions();
+  let closed = false;
+  const r = await run("nailed_h2", {
+    until: (s) => s.filter((x) => x === "CONNECTED").length >= 2,
+    onState: (state) => {
+      if (state !== 5 /* CONNECTED */ || closed) return;
+      closed = true;
+      // up and idle for a while, then the server says goodbye (GOAWAY)
+      setTimeout(() => {
+        assert.equal(servers.sessions() - before, 1, "one connection, kept up");
+        for (const s of servers.live) s.close();
+      }, 300);
+    },
+  });
+  const from = r.states.indexOf("CONNECTED");
+  assert.deepEqual(r.states.slice(from), ["CONNECTED", "QOS_ACK_REMOTE", "DISCONNECTED", "CONNECTING", "CONNECTED"], r.logs.join("\n"));
+  assert.ok(r.logs.some((l) => /GOAWAY/.test(l)), r.logs.join("\n"));
+});

@@ -125,6 +125,7 @@ class Session {
   /** A header block being gathered from HEADERS and CONTINUATION frames. */
   #block: { streamId: number; endStream: boolean; parts: Uint8Array[]; length: number } | undefined;
   #blocked = false;
+  #pumpWanted = false;
   /** Frames written in this turn, sent together by flush(): one TLS record, one TCP segment, instead of many. */
   readonly #out: Uint8Array[] = [];
   #outBytes = 0;
@@ -186,7 +187,7 @@ class Session {
     const guard = <A extends unknown[]>(f: (...a: A) => void) => (...a: A) => {
       try {
         f(...a);
-        this.flush();
+        this.drain();
       } catch (e) {
         this.#fault(e);
       }
@@ -196,7 +197,7 @@ class Session {
       onData: guard((bytes) => this.#receive(bytes)),
       onWritable: guard(() => {
         this.#blocked = false;
-        this.#pumpAll();
+        this.#pumpWanted = true;
       }),
       onClosed: guard(() => this.#lost("the server closed the connection")),
       onError: guard((error: HostError) => this.#lost(`${error.kind}: ${error.message}`, error)),
@@ -227,12 +228,32 @@ class Session {
 
   // ---- sending ----
 
-  /** Queues a frame; flush() sends what this turn queued (at once when it grows large). */
+  /** Queues a frame; drain() (or flush()) sends what this turn queued. */
   write(bytes: Uint8Array): void {
     if (!this.#stream) return;
     this.#out.push(bytes);
     this.#outBytes += bytes.length;
-    if (this.#outBytes >= FLUSH_AT) this.flush();
+  }
+
+  /**
+   * Ends a turn: sends what it queued, then lets request bodies go on while
+   * the host takes them, FLUSH_AT bytes at a time. Bodies are pulled here,
+   * at the bottom of the stack, and not deep in the receive path: TLS
+   * encryption under a deep stack overflows the device's JS stack.
+   */
+  drain(): void {
+    for (;;) {
+      this.flush();
+      if (!this.#pumpWanted || this.#blocked || !this.up) return;
+      this.#pumpWanted = false;
+      this.#pumpAll();
+      if (!this.#outBytes) return;
+    }
+  }
+
+  /** A body may go on (a window opened, a stream started): pumped when the turn ends. */
+  wantPump(): void {
+    this.#pumpWanted = true;
   }
 
   flush(): void {
@@ -252,8 +273,11 @@ class Session {
     if (this.#stream && !this.#stream.write(bytes)) this.#blocked = true;
   }
 
+  /** No more body now: the host's buffer is full, or this turn queued FLUSH_AT bytes (drain() goes on after sending them). */
   get blocked(): boolean {
-    return this.#blocked;
+    if (this.#outBytes < FLUSH_AT) return this.#blocked;
+    this.#pumpWanted = true;
+    return true;
   }
 
   /** The handle has a request ready: it gets an h2 stream now or when one is free. */
@@ -323,7 +347,7 @@ class Session {
 
   #pumpAll(): void {
     for (const h of [...this.#active.values()]) {
-      if (this.#blocked || !this.up) return;
+      if (this.blocked || !this.up) return;
       h.pump();
     }
   }
@@ -379,7 +403,16 @@ class Session {
 
   #peerSettings(f: Frame): void {
     const list = readSettings(f);
-    if (f.flags & Flag.ACK) return;
+    if (f.flags & Flag.ACK) {
+      if (this.#settled) return;
+      // A server sends its SETTINGS before it acknowledges ours, so they were
+      // lost: Moddable's TLSSocket drops application data that arrives with
+      // the end of the handshake. The protocol's defaults stand for them.
+      this.#host.log(`${this.options.host}:${this.options.port}: h2: the server's SETTINGS never arrived (lost by the TLS stack?): going on with the protocol's defaults`);
+      this.#settled = true;
+      this.#schedule();
+      return;
+    }
     for (const [id, value] of list) {
       if (id === Setting.MAX_CONCURRENT_STREAMS) this.#peerMaxStreams = value;
       else if (id === Setting.MAX_FRAME_SIZE) this.#peerMaxFrame = value;
@@ -396,7 +429,7 @@ class Session {
     this.write(encodeSettingsAck());
     this.#settled = true;
     this.#schedule();
-    this.#pumpAll();
+    this.#pumpWanted = true;
   }
 
   #windowUpdate(f: Frame): void {
@@ -407,7 +440,7 @@ class Session {
         if (!this.#quirk("h2q_oflow_txcr")) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, "h2: WINDOW_UPDATE takes the connection's window over 2^31-1");
         this.#sendWindow = MAX_WINDOW;
       }
-      this.#pumpAll();
+      this.#pumpWanted = true;
       return;
     }
     const h = this.#active.get(f.streamId);
@@ -417,7 +450,7 @@ class Session {
       if (!h.quirkOverflow) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, "h2: WINDOW_UPDATE takes the stream's window over 2^31-1", f.streamId);
       h.sendWindow = MAX_WINDOW;
     }
-    if (!this.#blocked) h.pump();
+    this.#pumpWanted = true;
   }
 
   /** One of the streams' policies has the quirk (they share the connection's window). */
@@ -592,7 +625,7 @@ class Session {
     this.#host.setTimer(0, () => {
       try {
         f();
-        this.flush();
+        this.drain();
       } catch (e) {
         this.#fault(e);
       }
@@ -659,7 +692,7 @@ class H2Handle implements Connection {
     if (this.#phase === "idle") this.#startTransaction();
     else if (this.#phase === "sending") this.pump();
     // connecting, queued, waiting: the stream's pending transaction starts when this one is done
-    this.session?.flush();
+    this.session?.drain();
   }
 
   close(): void {
@@ -700,7 +733,7 @@ class H2Handle implements Connection {
     s.sendHeaders(id, request.headers, !request.body);
     if (request.body) {
       this.#phase = "sending";
-      this.pump();
+      s.wantPump(); // when the turn ends (drain)
     } else {
       this.#awaitResponse();
     }
@@ -817,7 +850,7 @@ class H2Handle implements Connection {
       this.#link.host.setTimer(0, () => {
         try {
           if (this.#phase === "sending") this.pump();
-          this.session?.flush();
+          this.session?.drain();
         } catch (e) {
           this.#faultHere(e);
         }
