@@ -1,7 +1,7 @@
 // The example app: boots, opens the compiled policy from flash (a Resource),
 // and runs Secure Streams one after the other, tracing every state, the
 // payload's length and SHA-256, and perf reports. Without a `streams` config
-// it runs the four streams of policies/demo.json, as `npm start` does.
+// it runs the streams of policies/demo.json, as `npm start` does.
 //
 // Config (mc/config; the manifest's "config", or name=value on mcconfig's
 // command line):
@@ -27,6 +27,7 @@ import { SecureStreams } from "xs-secure-streams/ss/context";
 import { State, RxFlag, Ret, stateName } from "xs-secure-streams/ss/states";
 import { sendBytes } from "xs-secure-streams/ss/send-bytes";
 import { h1 } from "xs-secure-streams/protocols/h1";
+import { createH2Binding } from "xs-secure-streams/protocols/h2";
 
 interface Step {
   readonly stream: string;
@@ -39,12 +40,13 @@ const DEMO: readonly Step[] = [
   { stream: "demo_get", metadata: { device: "sim 1" } },
   { stream: "demo_post", send: 65536 },
   { stream: "demo_tls" },
+  { stream: "demo_h2", metadata: { device: "sim 1" } },
   { stream: "demo_untrusted" },
 ];
 
 const steps: readonly Step[] = config.streams ?? DEMO;
 const host = new ModdableHost({ dnsServers: config.dns ?? dnsServers() });
-const ss = new SecureStreams(host, Policy.open(new Resource("policy.dat")), { bindings: [h1] });
+const ss = new SecureStreams(host, Policy.open(new Resource("policy.dat")), { bindings: [h1, createH2Binding()] });
 let failed = 0;
 run(0);
 
