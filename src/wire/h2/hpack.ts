@@ -277,6 +277,9 @@ class Writer {
   }
 }
 
+/** Chars made into a string at once: each is an argument on the JS stack (512 slots on the device). */
+const CHARS_AT_ONCE = 128;
+
 /** Largest integer accepted in a header block: no size or index in it can be larger. */
 const MAX_INT = 0x7fffffff;
 
@@ -307,14 +310,14 @@ function readString(b: Uint8Array, r: { at: number }): string {
     const codes: number[] = [];
     huffmanDecode(b, r.at, end, (c) => {
       codes.push(c);
-      if (codes.length === 1024) {
+      if (codes.length === CHARS_AT_ONCE) {
         out += String.fromCharCode(...codes);
         codes.length = 0;
       }
     });
     out += String.fromCharCode(...codes);
   } else {
-    for (let i = r.at; i < end; i += 1024) out += String.fromCharCode(...b.subarray(i, Math.min(end, i + 1024)));
+    for (let i = r.at; i < end; i += CHARS_AT_ONCE) out += String.fromCharCode(...b.subarray(i, Math.min(end, i + CHARS_AT_ONCE)));
   }
   r.at = end;
   return out;

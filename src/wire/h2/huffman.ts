@@ -48,7 +48,7 @@ function buildCodes(): { codes: Uint32Array; lengths: Uint8Array; firstCode: Uin
   return { codes, lengths, firstCode, firstIndex, count, symbols };
 }
 
-const T = buildCodes();
+const T = Object.freeze(buildCodes());
 
 /** The code of symbol `s` (for tests against the RFC table). */
 export function huffmanCode(s: number): { code: number; bits: number } {
