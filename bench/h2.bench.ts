@@ -8,12 +8,16 @@
 //                      16 request loops)
 //   h2-get-8MB  MB/s   sequential GETs of an 8 MiB body on one connection
 //                      (MB = 10^6 bytes)
+//   h2c-get-8MB MB/s   the same in cleartext (prior knowledge): the binding
+//                      without the Node host's TLS path (which goes through a
+//                      JS stream to inspect the handshake, hosts/node/tls.ts)
 //
 // As bench/h1.bench.ts: the server runs in a child process; each round runs
 // both clients once, in an order that alternates, each on a fresh connection
 // warmed by one untimed transaction per loop; round 0 is a warm-up and is not
 // counted; the median of the rounds is reported; every body length is checked.
-// Ratio is ours/theirs (throughput): >= 1 means we are faster.
+// Both clients use the same receive windows (256 KiB per stream, 1 MiB per
+// connection). Ratio is ours/theirs (throughput): >= 1 means we are faster.
 // Options (environment): H2_BENCH_ROUNDS (default 7), H2_BENCH_SMALL_N
 // (transactions per round, default 4000), H2_BENCH_LARGE_N (8 MiB bodies per
 // round, default 8), H2_BENCH_CONCURRENCY (default 16).
@@ -55,16 +59,21 @@ function serve(): void {
     key: readFileSync(path.join(certs, "server.key")),
     settings: { maxConcurrentStreams: 256 },
   });
-  server.on("session", () => sessions++);
-  server.on("stream", (stream, headers) => {
+  const plain = http2.createServer();
+  const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
     requests++;
     stream.on("error", () => {});
     const body = headers[":path"] === "/small" ? small : headers[":path"] === "/large" ? large : undefined;
     if (!body) return void stream.respond({ ":status": 404 }, { endStream: true });
     stream.respond({ ":status": 200, "content-type": "application/octet-stream", "content-length": body.length });
     stream.end(body);
-  });
-  server.listen(0, "127.0.0.1", () => process.send!({ port: (server.address() as AddressInfo).port }));
+  };
+  for (const s of [server, plain]) {
+    s.on("session", () => sessions++);
+    s.on("stream", onStream);
+  }
+  server.listen(0, "127.0.0.1", () => plain.listen(0, "127.0.0.1", () =>
+    process.send!({ port: (server.address() as AddressInfo).port, plainPort: (plain.address() as AddressInfo).port })));
   process.on("message", (m: string) => {
     if (m === "stats") process.send!({ sessions, requests });
     if (m === "exit") process.exit(0);
@@ -74,8 +83,8 @@ function serve(): void {
 interface Timing {
   readonly ms: number;
 }
-/** Runs n timed transactions of `path` with `loops` running at once, after one untimed one per loop. */
-type Run = (path: string, length: number, n: number, loops: number) => Promise<Timing>;
+/** Runs n timed transactions of `path` with `loops` running at once, after one untimed one per loop; cleartext h2 when `plain`. */
+type Run = (path: string, length: number, n: number, loops: number, plain: boolean) => Promise<Timing>;
 
 /**
  * Paces the loops: each calls `ended(bytes)` at the end of a response and
@@ -110,17 +119,20 @@ function pacer(path: string, length: number, n: number, loops: number, resolve: 
   };
 }
 
-function oursClient(port: number): Run {
+function oursClient(port: number, plainPort: number): Run {
   const compiled = compilePolicy(JSON.stringify({
     certs: [{ demo_ca: base64Encode(new Uint8Array(Buffer.from(caPem.replace(/-----[^-]+-----|\s/g, ""), "base64"))) }],
     trust_stores: [{ name: "demo", stack: ["demo_ca"] }],
-    s: ["small", "large"].map((name) => ({
-      [name]: { endpoint: "127.0.0.1", port, protocol: "h2", http_method: "GET", http_url: `/${name}`, tls: true, tls_trust_store: "demo" },
-    })),
+    s: [
+      ...["small", "large"].map((name) => ({
+        [name]: { endpoint: "127.0.0.1", port, protocol: "h2", http_method: "GET", http_url: `/${name}`, tls: true, tls_trust_store: "demo" },
+      })),
+      { large_plain: { endpoint: "127.0.0.1", port: plainPort, protocol: "h2", http_method: "GET", http_url: "/large" } },
+    ],
   }));
   if (!compiled.binary) throw new Error(`bench policy does not compile: ${JSON.stringify(compiled.diagnostics)}`);
   const policy = Policy.open(compiled.binary);
-  return (path, length, n, loops) => new Promise((resolve, reject) => {
+  return (path, length, n, loops, plain) => new Promise((resolve, reject) => {
     // a context per run: a fresh connection, as the node client gets
     const host = new NodeHost({ log: (m) => process.stderr.write(`[ours] ${m}\n`) });
     const ss = new SecureStreams(host, policy, { bindings: [createH2Binding()] });
@@ -128,7 +140,7 @@ function oursClient(port: number): Run {
     const pace = pacer(path, length, n, loops, resolve, () => setImmediate(() => streams.forEach((s) => s.destroy())));
     for (let i = 0; i < loops; i++) {
       let bytes = 0;
-      const stream = ss.create(path.slice(1), {
+      const stream = ss.create(path.slice(1) + (plain ? "_plain" : ""), {
         onRx: (payload) => {
           bytes += payload.length;
           return Ret.OK;
@@ -154,9 +166,12 @@ function oursClient(port: number): Run {
   });
 }
 
-function nodeClient(port: number): Run {
-  return (path, length, n, loops) => new Promise((resolve, reject) => {
-    const session = http2.connect(`https://127.0.0.1:${port}`, { ca: caPem });
+function nodeClient(port: number, plainPort: number): Run {
+  return (path, length, n, loops, plain) => new Promise((resolve, reject) => {
+    // the same receive windows as ours (createH2Binding's defaults): 256 KiB per stream, 1 MiB per connection
+    const url = plain ? `http://127.0.0.1:${plainPort}` : `https://127.0.0.1:${port}`;
+    const session = http2.connect(url, { ca: caPem, settings: { initialWindowSize: 262144 } });
+    session.on("connect", () => session.setLocalWindowSize(1048576));
     session.on("error", reject);
     const pace = pacer(path, length, n, loops, resolve, () => session.close());
     const next = () => {
@@ -184,12 +199,14 @@ interface Case {
   readonly length: number;
   readonly n: number;
   readonly loops: number;
+  readonly plain?: boolean;
   readonly rate: (n: number, ms: number) => number;
 }
 
 const CASES: Case[] = [
   { name: "h2-get-64B", unit: "req/s", path: "/small", length: SMALL, n: SMALL_N, loops: CONCURRENCY, rate: (n, ms) => (n * 1000) / ms },
   { name: "h2-get-8MB", unit: "MB/s", path: "/large", length: LARGE, n: LARGE_N, loops: 1, rate: (n, ms) => (n * LARGE) / 1e6 / (ms / 1000) },
+  { name: "h2c-get-8MB", unit: "MB/s", path: "/large", length: LARGE, n: LARGE_N, loops: 1, plain: true, rate: (n, ms) => (n * LARGE) / 1e6 / (ms / 1000) },
 ];
 
 const median = (xs: number[]) => {
@@ -201,8 +218,8 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 async function main(): Promise<void> {
   const child = fork(fileURLToPath(import.meta.url), ["server"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  const port = await new Promise<number>((resolve) => child.once("message", (m: { port: number }) => resolve(m.port)));
-  const clients: [string, Run][] = [["ours", oursClient(port)], ["node:http2", nodeClient(port)]];
+  const { port, plainPort } = await new Promise<{ port: number; plainPort: number }>((resolve) => child.once("message", resolve));
+  const clients: [string, Run][] = [["ours", oursClient(port, plainPort)], ["node:http2", nodeClient(port, plainPort)]];
   console.log(`h2 client benchmark: node ${process.version}, server in a child process, ${ROUNDS} rounds (+1 warm-up), median reported`);
   const results: Record<string, Record<string, number[]>> = {};
   for (const c of CASES) {
@@ -210,7 +227,7 @@ async function main(): Promise<void> {
     for (let round = 0; round <= ROUNDS; round++) {
       for (let k = 0; k < clients.length; k++) {
         const [name, run] = clients[(k + round) % clients.length]!;
-        const t = await run(c.path, c.length, c.n, c.loops);
+        const t = await run(c.path, c.length, c.n, c.loops, c.plain ?? false);
         if (round > 0) results[c.name]![name]!.push(c.rate(c.n, t.ms));
       }
     }
