@@ -11,5 +11,6 @@ export { SSError, type SSErrorCode } from "./ss/errors.js";
 export { Policy, PolicyError, type PolicyErrorCode, type StreamType } from "./policy/reader.js";
 export { h1 } from "./protocols/h1.js";
 export { ws, createWsBinding, type WsBindingOptions } from "./protocols/ws.js";
+export { createH2Binding, type H2BindingOptions } from "./protocols/h2.js";
 export type { Host } from "./host.js";
 export type { ProtocolBinding } from "./protocols/binding.js";

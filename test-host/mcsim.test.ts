@@ -19,6 +19,9 @@ import path from "node:path";
 import { testPki, opensslAvailable } from "./support/pki.js";
 import { requirePeer } from "./support/peers.js";
 import { startH1Servers, h1Handler, type H1Servers } from "./support/h1-servers.js";
+import { startH2Servers, type H2Servers } from "./support/h2-servers.js";
+import { h1 } from "../src/protocols/h1.js";
+import { createH2Binding } from "../src/protocols/h2.js";
 import { startDnsServer, type DnsServer } from "./support/dns-server.js";
 import { runStream, compile, type StreamRecord } from "./support/run-stream.js";
 import { startWsServers, type WsServers } from "./support/ws-servers.js";
@@ -57,6 +60,10 @@ const SCENARIOS: readonly Scenario[] = [
   { stream: "ws_echo", what: "a 70 000-byte ws message to the ws package's echo server and back", send: 70000, ws: true },
   { stream: "ws_echo_tls", what: "the same over TLS (wss)", send: 5000, ws: true },
   { stream: "ws_wrongproto", what: "a ws server that picks another subprotocol: refused", send: 1, ws: true },
+  // Moddable's TLS 1.2 offers ECDHE-RSA-AES128-GCM-SHA256 (what RFC 9113 asks of TLS 1.2) and sends ALPN "h2", though it does not report the server's choice
+  { stream: "get_h2", what: "a GET over http/2 (TLS 1.2 ECDHE + AES-GCM, ALPN h2) from Node's http2 server" },
+  { stream: "post_h2", what: "a POST of 64 KiB over http/2, echoed", send: 65536, metadata: { tag: "mcsim" } },
+  { stream: "download_h2", what: "a 400 kB download over http/2, past the first stream window" },
 ];
 
 /** The states that end a run, as in ss-sim and the example app. */
@@ -86,7 +93,7 @@ async function startDemoCertServer(): Promise<{ port: number; close(): void }> {
   };
 }
 
-function scenarioPolicy(caDer: Uint8Array, servers: H1Servers, demoPort: number, wsPorts: WsServers["ports"]): object {
+function scenarioPolicy(caDer: Uint8Array, servers: H1Servers, demoPort: number, wsPorts: WsServers["ports"], h2Port: number): object {
   const { ports } = servers;
   const cas = demoCas();
   const get = (port: number, url: string, extra: object = {}) => ({
@@ -114,6 +121,9 @@ function scenarioPolicy(caDer: Uint8Array, servers: H1Servers, demoPort: number,
       { ws_echo: wsSt(wsPorts.plain, "/echo") },
       { ws_echo_tls: wsSt(wsPorts.tls, "/echo", tls) },
       { ws_wrongproto: wsSt(wsPorts.plain, "/wrongproto") },
+      { get_h2: get(h2Port, "/status/200", { ...tls, protocol: "h2" }) },
+      { post_h2: get(h2Port, "/echo", { ...tls, protocol: "h2", http_method: "POST", metadata: [{ tag: "x-tag:" }] }) },
+      { download_h2: get(h2Port, "/bytes/400000", { ...tls, protocol: "h2", timeout_ms: 60000 }) },
     ],
   };
 }
@@ -121,6 +131,7 @@ function scenarioPolicy(caDer: Uint8Array, servers: H1Servers, demoPort: number,
 const sdk = moddableSdk();
 let servers: H1Servers | undefined;
 let wsServers: WsServers | undefined;
+let h2Servers: H2Servers | undefined;
 let demoServer: { port: number; close(): void } | undefined;
 let dns: DnsServer | undefined;
 let dnsError: string | undefined;
@@ -133,6 +144,7 @@ before(async () => {
   if (!sdk || !opensslAvailable()) return;
   const pki = testPki();
   servers = await startH1Servers(pki);
+  h2Servers = await startH2Servers(pki);
   demoServer = await startDemoCertServer();
   wsServers = await startWsServers(pki);
   try {
@@ -140,7 +152,7 @@ before(async () => {
   } catch (error) {
     dnsError = (error as Error).message;
   }
-  const json = scenarioPolicy(pki.ca.certDer, servers, demoServer.port, wsServers.ports);
+  const json = scenarioPolicy(pki.ca.certDer, servers, demoServer.port, wsServers.ports, h2Servers.ports.tls);
   const compiled = compilePolicy(JSON.stringify(json));
   if (!compiled.binary) throw new Error(`scenario policy: ${JSON.stringify(compiled.diagnostics)}`);
   const scenarios = SCENARIOS.filter((s) => !s.dns || dns);
@@ -172,7 +184,7 @@ before(async () => {
       continue;
     }
     node.set(s.stream, await runStream(policy, s.stream, {
-      until: ended, startTimeout: true, limitMs: 70000,
+      until: ended, startTimeout: true, limitMs: 70000, bindings: [h1, createH2Binding()],
       ...(s.send !== undefined ? { send: new Uint8Array(s.send).fill(0x61) } : {}),
       ...(s.metadata ? { metadata: s.metadata } : {}),
       ...(dns ? { dnsServers: [dns.address] } : {}),
@@ -182,6 +194,7 @@ before(async () => {
 
 after(() => {
   servers?.close();
+  h2Servers?.close();
   demoServer?.close();
   wsServers?.close();
   dns?.close();
@@ -239,6 +252,9 @@ describe("the example app in mcsim, against the Node host", () => {
     assert.equal(node.get("ws_echo_tls")?.rxBytes, 5000);
     assert.equal(states("ws_wrongproto").at(-1), "ALL_RETRIES_FAILED");
     assert.ok(!states("ws_wrongproto").includes("CONNECTED"));
+    assert.equal(states("get_h2").at(-1), "QOS_ACK_REMOTE");
+    assert.equal(node.get("post_h2")?.rxBytes, 65536);
+    assert.equal(node.get("download_h2")?.rxBytes, 400000);
     // Refused for the right reason on the device: an untrusted chain, not a CA it cannot read.
     const untrusted = deviceLines.filter((l) => l.startsWith("demo_untrusted: "));
     assert.ok(untrusted.length > 0 && untrusted.every((l) => l.startsWith("demo_untrusted: tls-untrusted: ")), untrusted.join("\n"));

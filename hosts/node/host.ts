@@ -220,7 +220,7 @@ class NodeStream implements ByteStream {
     const start = performance.now();
     let tcp: net.Socket;
     try {
-      tcp = net.connect({ host: address, port: this.#options.port });
+      tcp = net.connect({ host: address, port: this.#options.port, noDelay: true });
     } catch (error) {
       // Bad arguments, such as a port out of range.
       return this.#fail("other", `${this.#where}: ${(error as Error).message}`);

@@ -10,12 +10,13 @@
 // from ever being sent twice: see docs/h1.md and docs/states.md.
 
 import type { ByteStream, ConnectOptions, HostError } from "../host.js";
-import { BLOB } from "../host.js";
 import type { ProtocolBinding, StreamLink, Connection } from "./binding.js";
-import type { StreamType } from "../policy/reader.js";
 import { State, RxFlag } from "../ss/states.js";
 import { Http1ResponseParser, Http1Error, encodeRequestHead, encodeChunkHeader, CHUNK_END, LAST_CHUNK, type Http1Head } from "../wire/http1/index.js";
-import { utf8Encode } from "../util/utf8.js";
+import {
+  BODY_METHODS, IDEMPOTENT, planOf, requestPath, requestHeaders, requestBody, retryAfterMs, statusResult, shown,
+  type Plan, type BodyWriter,
+} from "./http-common.js";
 
 /** Largest payload handed to onRx at once. */
 export const H1_RX_MAX = 4096;
@@ -25,10 +26,6 @@ export const H1_TX_MAX = 4096;
 export const H1_MAX_REQUEST_HEAD = 16384;
 /** Redirects followed for one transaction. */
 const MAX_REDIRECTS = 5;
-/** Methods that carry a body without requestTxLength(). */
-const BODY_METHODS: readonly string[] = Object.freeze(["POST", "PUT", "PATCH"]);
-/** Methods whose request may be sent again after it reached the server (RFC 9110, 9.2.2). */
-const IDEMPOTENT: readonly string[] = Object.freeze(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
 
 /**
  * connecting: the transport is not up yet. idle: no transaction. sending:
@@ -175,38 +172,21 @@ class H1Connection implements Connection {
     const link = this.#link;
     this.#redirects = 0;
     this.#replayable = true;
-    // setMetadata() refuses what encodeURIComponent cannot encode
-    const url = link.expand(this.#plan.url, encodeURIComponent);
-    const path = url.startsWith("/") ? url : `/${url}`;
-    const dot = dotSegment(path);
-    if (dot) return this.#refuse(`the URL ${shown(path)} has a "${dot}" path segment: metadata may not climb the path`);
-    this.#path = path;
+    const target = requestPath(link, this.#plan);
+    if ("refuse" in target) return this.#refuse(target.refuse);
+    this.#path = target.path;
     const method = this.#plan.method;
     return this.#request(method, BODY_METHODS.includes(method) || link.txLength !== undefined);
   }
 
   /** The request for the current path, or undefined when it was refused (ended() reported). */
   #request(method: string, hasBody: boolean): Request | undefined {
-    const link = this.#link;
-    const plan = this.#plan;
-    const headers: [string, string][] = link.headerMetadata();
-    const blobs = link.host.blobs;
-    for (const { header, blob, prefix, hex } of plan.blobHeaders) {
-      const value = blobs.get(blob);
-      if (!value) continue;
-      // The value stays out of every message: it is a credential.
-      if (!hex && (value.includes(10) || value.includes(13))) {
-        return this.#refuse(`blob "${blob}" holds a line break (as \`echo\` writes one at the end); store it without`);
-      }
-      headers.push([header, prefix + (hex ? toHex(value) : latin1(value))]);
-    }
+    const headers = requestHeaders(this.#link, this.#plan);
+    if (!Array.isArray(headers)) return this.#refuse(headers.refuse);
     let body: BodyWriter | undefined;
     let contentLength: number | undefined;
     if (hasBody) {
-      body = new BodyWriter(plan.multipart ? this.#multipart(plan.multipart) : undefined, link.txLength);
-      if (plan.formUrlencoded) headers.push(["Content-Type", "application/x-www-form-urlencoded"]);
-      if (body.multipart) headers.push(["Content-Type", `multipart/form-data; boundary=${body.multipart.boundary}`]);
-      if (link.txLength !== undefined && !plan.noContentLength) contentLength = link.txLength + body.overhead();
+      ({ body, contentLength } = requestBody(this.#link, this.#plan, headers));
       body.chunked = contentLength === undefined;
     }
     let head: Uint8Array;
@@ -267,15 +247,6 @@ class H1Connection implements Connection {
     const { host, port, tls } = this.#options;
     const name = host.includes(":") ? `[${host}]` : host; // an IPv6 literal
     return port === (tls ? 443 : 80) ? name : `${name}:${port}`;
-  }
-
-  #multipart({ name, filename, type }: MultipartSpec): Multipart {
-    let boundary = "xs-ss-";
-    for (let i = 0; i < 16; i++) boundary += "0123456789abcdef"[Math.floor(this.#link.host.random() * 16)];
-    const partHead = `--${boundary}\r\nContent-Disposition: form-data; name="${quoted(name)}"` +
-      (filename !== undefined ? `; filename="${quoted(filename)}"` : "") + "\r\n" +
-      (type !== undefined ? `Content-Type: ${type}\r\n` : "") + "\r\n";
-    return { boundary, head: utf8Encode(partHead), tail: utf8Encode(`\r\n--${boundary}--\r\n`) };
   }
 
   /** Pulls body payload from the app while the host takes it. */
@@ -414,14 +385,12 @@ class H1Connection implements Connection {
     if (!link.perf({ txn_resp_us: Math.round((link.host.now() - this.#requestStart) * 1000), prot_specific: { protocol: "http", resp: head.status } })) return;
     if (head.status === 503 || head.status === 429) {
       // the server did not act on it and asks us to wait: leave it, and try again no sooner than it says
-      const retryAfterMs = retryAfter(head, link.host.timeValid());
+      const retryAfter = retryAfterMs(head.headers.find(([n]) => n === "retry-after")?.[1] ?? "", link.host.timeValid());
       this.close();
-      link.ended({ reason: `HTTP ${head.status}: the server asks to be left alone for ${retryAfterMs} ms`, interrupted: true, replayable: true, retryAfterMs });
+      link.ended({ reason: `HTTP ${head.status}: the server asks to be left alone for ${retryAfter} ms`, interrupted: true, replayable: true, retryAfterMs: retryAfter });
       return;
     }
-    const expect = this.#plan.expect;
-    const good = expect !== undefined ? head.status === expect : head.status >= 200 && head.status < 300;
-    const result = head.status === 401 || head.status === 403 ? State.AUTH_FAILED : good ? State.QOS_ACK_REMOTE : State.QOS_NACK_REMOTE;
+    const result = statusResult(head.status, this.#plan);
     // false: the stream closed this connection (DISCONNECT_ME, destroy())
     if (link.done(result) && !keepAlive) this.#finish();
   }
@@ -515,84 +484,6 @@ class H1Connection implements Connection {
   }
 }
 
-interface MultipartSpec {
-  readonly name: string;
-  readonly filename: string | undefined;
-  readonly type: string | undefined;
-}
-
-interface Plan {
-  readonly method: string;
-  readonly url: string;
-  readonly multipart: MultipartSpec | undefined;
-  readonly formUrlencoded: boolean;
-  readonly noContentLength: boolean;
-  readonly blobHeaders: readonly { header: string; blob: string; prefix: string; hex: boolean }[];
-  readonly expect: number | undefined;
-  readonly respMap: readonly [number, number][];
-  readonly allowRedirects: boolean;
-}
-
-function planOf(p: StreamType): Plan {
-  const name = p.string("http_multipart_name");
-  const filename = p.string("http_multipart_filename");
-  const type = p.string("http_mime_content_type");
-  const blobHeaders: { header: string; blob: string; prefix: string; hex: boolean }[] = [];
-  const blobHeader = (key: string, blob: string, prefix = "", hex = false) => {
-    const header = p.string(key);
-    if (header) blobHeaders.push({ header: header.replace(/:$/, ""), blob, prefix, hex });
-  };
-  const auth = p.string("http_auth_header");
-  if (auth) blobHeader("http_auth_header", BLOB.auth, p.string("http_auth_preamble") ?? "", p.flag("auth_hexify"));
-  blobHeader("http_dsn_header", BLOB.deviceSerial);
-  blobHeader("http_fwv_header", BLOB.firmwareVersion);
-  blobHeader("http_devtype_header", BLOB.deviceType);
-  return {
-    method: p.string("http_method") ?? "GET",
-    url: p.string("http_url") ?? "",
-    multipart: name !== undefined || filename !== undefined || type !== undefined ? { name: name ?? "file", filename, type } : undefined,
-    formUrlencoded: p.flag("http_www_form_urlencoded"),
-    noContentLength: p.flag("http_no_content_length"),
-    blobHeaders,
-    expect: p.number("http_expect"),
-    respMap: p.pairs("http_resp_map") as [number, number][],
-    allowRedirects: p.flag("allow_redirects"),
-  };
-}
-
-interface Multipart {
-  readonly boundary: string;
-  readonly head: Uint8Array;
-  readonly tail: Uint8Array;
-}
-
-/** Framing and progress of one request body. */
-class BodyWriter {
-  chunked = false;
-  started = false;
-  /** onTx was asked at least once (the first ask carries SOM). */
-  pulled = false;
-  /** Payload bytes onTx gave so far. */
-  sent = 0;
-  constructor(readonly multipart: Multipart | undefined, readonly announced: number | undefined) {}
-  /** Bytes the framing adds to the app's payload. */
-  overhead(): number {
-    return this.multipart ? this.multipart.head.length + this.multipart.tail.length : 0;
-  }
-}
-
-/** Longest Retry-After honoured: a server cannot park a device for longer. */
-const MAX_RETRY_AFTER_MS = 3600 * 1000;
-
-/** The wait a 503 or 429 asks for (Retry-After: seconds or an HTTP date), 0 when it names none. */
-function retryAfter(head: Http1Head, clockValid: boolean): number {
-  const value = head.headers.find(([n]) => n === "retry-after")?.[1] ?? "";
-  let ms = 0;
-  if (/^\d+$/.test(value)) ms = Number(value) * 1000;
-  else if (clockValid && value) ms = (Date.parse(value) || Date.now()) - Date.now();
-  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
-}
-
 /**
  * The path (and query) `location` names on the origin we are connected to,
  * or why it is not followed. The authority is read as RFC 3986 has it
@@ -622,36 +513,6 @@ function sameOriginTarget(location: string, options: ConnectOptions): string | {
   if (hash >= 0) path = path.slice(0, hash);
   if (/[^\x21-\x7e]/.test(path)) return { why: "characters a request target cannot hold" };
   return path;
-}
-
-/** A "." or ".." segment in the path part of `path`, if it has one. */
-function dotSegment(path: string): string | undefined {
-  const end = path.search(/[?#]/);
-  for (const segment of (end < 0 ? path : path.slice(0, end)).split("/")) {
-    if (/^(?:\.|%2e){1,2}$/i.test(segment)) return segment;
-  }
-  return undefined;
-}
-
-/** A value for a log line: quoted, and cut short. */
-function shown(text: string): string {
-  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}...` : text);
-}
-
-function quoted(s: string): string {
-  return s.replace(/["\\]/g, "\\$&");
-}
-
-function toHex(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
-  return out;
-}
-
-function latin1(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += String.fromCharCode(b);
-  return out;
 }
 
 Object.freeze(h1); // preloaded into flash on the device (manifest.json)

@@ -10,6 +10,7 @@ import { Policy } from "../../src/policy/reader.js";
 import { h1 } from "../../src/protocols/h1.js";
 import { compilePolicy } from "../../tools/policy/compile.js";
 import type { SecureStream } from "../../src/ss/stream.js";
+import type { ProtocolBinding } from "../../src/protocols/binding.js";
 
 export interface StreamRecord {
   states: string[];
@@ -44,6 +45,8 @@ export interface RunOptions extends ScenarioOptions {
   readonly dnsServers?: readonly string[];
   /** The context's responseTimeoutMs. */
   readonly responseTimeoutMs?: number;
+  /** The protocol bindings (default: h1 only). */
+  readonly bindings?: readonly ProtocolBinding[];
 }
 
 /** A NodeHost that knows which of its timers are still set. */
@@ -68,7 +71,7 @@ export function runStream(policy: Policy, streamtype: string, o: RunOptions): Pr
   const logs: string[] = [];
   const host = new CountingHost({ log: (m) => logs.push(m), ...(o.dnsServers ? { dnsServers: o.dnsServers } : {}) });
   for (const [k, v] of Object.entries(o.blobs ?? {})) host.blobs.set(k, v);
-  const ss = new SecureStreams(host, policy, { bindings: [h1], strict: true, responseTimeoutMs: o.responseTimeoutMs });
+  const ss = new SecureStreams(host, policy, { bindings: o.bindings ?? [h1], strict: true, responseTimeoutMs: o.responseTimeoutMs });
   const hash = createHash("sha256");
   const record: StreamRecord = { states: [], after: [], timersPending: 0, rxBytes: 0, eoms: 0, rxChunks: 0, largestChunk: 0, sha256: "", perf: [], logs };
   return new Promise((resolve, reject) => {

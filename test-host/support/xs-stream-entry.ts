@@ -4,7 +4,7 @@
 // PORTABLE: everything here runs inside the XS engine, on XSBridgeHost.
 //
 // startStream() is the XS half of support/run-stream.ts's runStream: it
-// creates SecureStreams (h1 and ws bindings, strict), runs one stream and reports to
+// creates SecureStreams (h1, h2 and ws bindings, strict), runs one stream and reports to
 // the parent through XSBridgeHost.message(), as JSON:
 //   {t:"state", state}   each state; the parent answers {stop?, ret?}: stop
 //                        when its `until` holds, ret to return from onState
@@ -20,6 +20,7 @@ import { SecureStreams } from "../../src/ss/context.js";
 import { Policy } from "../../src/policy/reader.js";
 import { h1 } from "../../src/protocols/h1.js";
 import { ws } from "../../src/protocols/ws.js";
+import { createH2Binding } from "../../src/protocols/h2.js";
 import { State, Ret, stateName, type HandlerReturn } from "../../src/ss/states.js";
 import type { SecureStream } from "../../src/ss/stream.js";
 import { utf8Decode, utf8Encode } from "../../src/util/utf8.js";
@@ -81,7 +82,7 @@ export function serve(): void {
 /** Runs one stream of `streamtype` until the parent says stop; see the header for the reports. */
 export function startStream(policyBytes: Uint8Array, streamtype: string, o: XSStreamOptions = {}): void {
   const h = host();
-  const ss = new SecureStreams(h, Policy.open(policyBytes), { bindings: [h1, ws], strict: true, responseTimeoutMs: o.responseTimeoutMs });
+  const ss = new SecureStreams(h, Policy.open(policyBytes), { bindings: [h1, createH2Binding(), ws], strict: true, responseTimeoutMs: o.responseTimeoutMs });
   const hash = new Murmur3();
   const record: XSRxRecord = { timersPending: 0, rxBytes: 0, eoms: 0, rxChunks: 0, largestChunk: 0, hash: "", perf: [] };
   let done = false;

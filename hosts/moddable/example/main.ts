@@ -28,6 +28,7 @@ import { State, RxFlag, Ret, stateName } from "xs-secure-streams/ss/states";
 import { sendBytes } from "xs-secure-streams/ss/send-bytes";
 import { h1 } from "xs-secure-streams/protocols/h1";
 import { ws } from "xs-secure-streams/protocols/ws";
+import { createH2Binding } from "xs-secure-streams/protocols/h2";
 
 interface Step {
   readonly stream: string;
@@ -40,13 +41,14 @@ const DEMO: readonly Step[] = [
   { stream: "demo_get", metadata: { device: "sim 1" } },
   { stream: "demo_post", send: 65536 },
   { stream: "demo_tls" },
+  { stream: "demo_h2", metadata: { device: "sim 1" } },
   { stream: "demo_untrusted" },
   { stream: "demo_ws", send: 64 },
 ];
 
 const steps: readonly Step[] = config.streams ?? DEMO;
 const host = new ModdableHost({ dnsServers: config.dns ?? dnsServers() });
-const ss = new SecureStreams(host, Policy.open(new Resource("policy.dat")), { bindings: [h1, ws] });
+const ss = new SecureStreams(host, Policy.open(new Resource("policy.dat")), { bindings: [h1, createH2Binding(), ws] });
 let failed = 0;
 run(0);
 

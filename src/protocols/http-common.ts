@@ -1,0 +1,177 @@
+// What the http bindings (h1 and h2) share: the request a policy describes
+// (method, URL with ${metadata}, headers from metadata and blobs, multipart
+// and form-urlencoded bodies from onTx) and the reading of a few response
+// headers. Nothing here knows how the request goes on the wire.
+
+import { BLOB } from "../host.js";
+import type { StreamLink } from "./binding.js";
+import type { StreamType } from "../policy/reader.js";
+import { utf8Encode } from "../util/utf8.js";
+import { State } from "../ss/states.js";
+
+/** Methods that carry a body without requestTxLength(). */
+export const BODY_METHODS: readonly string[] = Object.freeze(["POST", "PUT", "PATCH"]);
+/** Methods whose request may be sent again after it reached the server (RFC 9110, 9.2.2). */
+export const IDEMPOTENT: readonly string[] = Object.freeze(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
+
+export interface MultipartSpec {
+  readonly name: string;
+  readonly filename: string | undefined;
+  readonly type: string | undefined;
+}
+
+/** What the policy says about requests, read once per connection: policy reads cost compute on XS. */
+export interface Plan {
+  readonly method: string;
+  readonly url: string;
+  readonly multipart: MultipartSpec | undefined;
+  readonly formUrlencoded: boolean;
+  readonly noContentLength: boolean;
+  readonly blobHeaders: readonly { header: string; blob: string; prefix: string; hex: boolean }[];
+  readonly expect: number | undefined;
+  readonly respMap: readonly [number, number][];
+  readonly allowRedirects: boolean;
+}
+
+export function planOf(p: StreamType): Plan {
+  const name = p.string("http_multipart_name");
+  const filename = p.string("http_multipart_filename");
+  const type = p.string("http_mime_content_type");
+  const blobHeaders: { header: string; blob: string; prefix: string; hex: boolean }[] = [];
+  const blobHeader = (key: string, blob: string, prefix = "", hex = false) => {
+    const header = p.string(key);
+    if (header) blobHeaders.push({ header: header.replace(/:$/, ""), blob, prefix, hex });
+  };
+  const auth = p.string("http_auth_header");
+  if (auth) blobHeader("http_auth_header", BLOB.auth, p.string("http_auth_preamble") ?? "", p.flag("auth_hexify"));
+  blobHeader("http_dsn_header", BLOB.deviceSerial);
+  blobHeader("http_fwv_header", BLOB.firmwareVersion);
+  blobHeader("http_devtype_header", BLOB.deviceType);
+  return {
+    method: p.string("http_method") ?? "GET",
+    url: p.string("http_url") ?? "",
+    multipart: name !== undefined || filename !== undefined || type !== undefined ? { name: name ?? "file", filename, type } : undefined,
+    formUrlencoded: p.flag("http_www_form_urlencoded"),
+    noContentLength: p.flag("http_no_content_length"),
+    blobHeaders,
+    expect: p.number("http_expect"),
+    respMap: p.pairs("http_resp_map") as [number, number][],
+    allowRedirects: p.flag("allow_redirects"),
+  };
+}
+
+/** The request path for a new transaction ("/" + the expanded http_url), or why it is refused. */
+export function requestPath(link: StreamLink, plan: Plan): { path: string } | { refuse: string } {
+  // setMetadata() refuses what encodeURIComponent cannot encode
+  const url = link.expand(plan.url, encodeURIComponent);
+  const path = url.startsWith("/") ? url : `/${url}`;
+  const dot = dotSegment(path);
+  if (dot) return { refuse: `the URL ${shown(path)} has a "${dot}" path segment: metadata may not climb the path` };
+  return { path };
+}
+
+/** The headers from metadata and from blobs, or why the request is refused. */
+export function requestHeaders(link: StreamLink, plan: Plan): [string, string][] | { refuse: string } {
+  const headers: [string, string][] = link.headerMetadata();
+  const blobs = link.host.blobs;
+  for (const { header, blob, prefix, hex } of plan.blobHeaders) {
+    const value = blobs.get(blob);
+    if (!value) continue;
+    // The value stays out of every message: it is a credential.
+    if (!hex && (value.includes(10) || value.includes(13))) {
+      return { refuse: `blob "${blob}" holds a line break (as \`echo\` writes one at the end); store it without` };
+    }
+    headers.push([header, prefix + (hex ? toHex(value) : latin1(value))]);
+  }
+  return headers;
+}
+
+export interface Multipart {
+  readonly boundary: string;
+  readonly head: Uint8Array;
+  readonly tail: Uint8Array;
+}
+
+export function makeMultipart({ name, filename, type }: MultipartSpec, random: () => number): Multipart {
+  let boundary = "xs-ss-";
+  for (let i = 0; i < 16; i++) boundary += "0123456789abcdef"[Math.floor(random() * 16)];
+  const partHead = `--${boundary}\r\nContent-Disposition: form-data; name="${quoted(name)}"` +
+    (filename !== undefined ? `; filename="${quoted(filename)}"` : "") + "\r\n" +
+    (type !== undefined ? `Content-Type: ${type}\r\n` : "") + "\r\n";
+  return { boundary, head: utf8Encode(partHead), tail: utf8Encode(`\r\n--${boundary}--\r\n`) };
+}
+
+/** Framing and progress of one request body. */
+export class BodyWriter {
+  chunked = false;
+  started = false;
+  /** onTx was asked at least once (the first ask carries SOM). */
+  pulled = false;
+  /** Payload bytes onTx gave so far. */
+  sent = 0;
+  constructor(readonly multipart: Multipart | undefined, readonly announced: number | undefined) {}
+  /** Bytes the framing adds to the app's payload. */
+  overhead(): number {
+    return this.multipart ? this.multipart.head.length + this.multipart.tail.length : 0;
+  }
+}
+
+/**
+ * The body of a new request, its framing headers added to `headers`
+ * (Content-Type for multipart and forms); and its Content-Length, when the
+ * app announced one and the policy does not say otherwise.
+ */
+export function requestBody(link: StreamLink, plan: Plan, headers: [string, string][]): { body: BodyWriter; contentLength: number | undefined } {
+  const body = new BodyWriter(plan.multipart ? makeMultipart(plan.multipart, () => link.host.random()) : undefined, link.txLength);
+  if (plan.formUrlencoded) headers.push(["Content-Type", "application/x-www-form-urlencoded"]);
+  if (body.multipart) headers.push(["Content-Type", `multipart/form-data; boundary=${body.multipart.boundary}`]);
+  const contentLength = link.txLength !== undefined && !plan.noContentLength ? link.txLength + body.overhead() : undefined;
+  return { body, contentLength };
+}
+
+/** Longest Retry-After honoured: a server cannot park a device for longer. */
+const MAX_RETRY_AFTER_MS = 3600 * 1000;
+
+/** The wait a 503 or 429 asks for (a Retry-After value: seconds or an HTTP date), 0 when it names none. */
+export function retryAfterMs(value: string, clockValid: boolean): number {
+  let ms = 0;
+  if (/^\d+$/.test(value)) ms = Number(value) * 1000;
+  else if (clockValid && value) ms = (Date.parse(value) || Date.now()) - Date.now();
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
+}
+
+/** The result a final status gives: AUTH_FAILED for 401/403, else ACK for 2xx (or http_expect), NACK otherwise. */
+export function statusResult(status: number, plan: Plan): number {
+  const good = plan.expect !== undefined ? status === plan.expect : status >= 200 && status < 300;
+  return status === 401 || status === 403 ? State.AUTH_FAILED : good ? State.QOS_ACK_REMOTE : State.QOS_NACK_REMOTE;
+}
+
+/** A "." or ".." segment in the path part of `path`, if it has one. */
+export function dotSegment(path: string): string | undefined {
+  const end = path.search(/[?#]/);
+  for (const segment of (end < 0 ? path : path.slice(0, end)).split("/")) {
+    if (/^(?:\.|%2e){1,2}$/i.test(segment)) return segment;
+  }
+  return undefined;
+}
+
+/** A value for a log line: quoted, and cut short. */
+export function shown(text: string): string {
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}...` : text);
+}
+
+function quoted(s: string): string {
+  return s.replace(/["\\]/g, "\\$&");
+}
+
+function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
+  return out;
+}
+
+function latin1(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += String.fromCharCode(b);
+  return out;
+}
