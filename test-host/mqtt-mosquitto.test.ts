@@ -1,0 +1,234 @@
+// The MQTT binding against mosquitto (Debian), started here with generated
+// configs on free loopback ports, and mqtt.js as the independent client on
+// the other side; raw TCP peers for a silent and a malformed broker.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import mqtt from "mqtt";
+import { Broker, mosquittoPath } from "./support/mosquitto.js";
+import { requirePeer } from "./support/peers.js";
+import { testPki, opensslAvailable } from "./support/pki.js";
+import { compileMqttPolicy, Rig, waitFor, type Recorder } from "./support/mqtt-rig.js";
+import { patternBytes } from "./support/run-stream.js";
+import { prng } from "./support/prng.js";
+import { BLOB } from "../src/host.js";
+
+const have = mosquittoPath() !== undefined;
+let broker: Broker | undefined;
+
+before(async () => {
+  if (have) broker = await Broker.start();
+});
+after(async () => {
+  await broker?.close();
+});
+
+/** An mqtt.js client on the broker, connected. */
+async function peer(port: number, o: mqtt.IClientOptions = {}): Promise<mqtt.MqttClient> {
+  const c = mqtt.connect({ host: "127.0.0.1", port, protocolVersion: 4, reconnectPeriod: 100, ...o });
+  await new Promise<void>((resolve, reject) => {
+    c.once("connect", () => resolve());
+    c.once("error", reject);
+  });
+  return c;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+const connected = (r: Recorder) => r.states.includes("CONNECTED");
+
+test("publish and subscribe round trips at QoS 0, 1 and 2, 0 B to 256 KiB, on one shared connection", { timeout: 120_000 }, async (t) => {
+  if (!requirePeer("mosquitto", have, t)) return;
+  const port = broker!.port;
+  const policy = compileMqttPolicy(port, {
+    pub0: { mqtt_topic: "rt/ss/0", mqtt_qos: 0 },
+    pub1: { mqtt_topic: "rt/ss/1", mqtt_qos: 1 },
+    pub2: { mqtt_topic: "rt/ss/2", mqtt_qos: 2 },
+    sub: { mqtt_subscribe: "rt/peer/+", mqtt_qos: 2 },
+  });
+  const other = await peer(port);
+  const got: { topic: string; payload: Buffer }[] = [];
+  other.on("message", (topic, payload) => got.push({ topic, payload }));
+  await other.subscribeAsync("rt/ss/#", { qos: 2 });
+  const rig = new Rig(policy, { outboxBytes: 1 << 20 });
+  try {
+    const sizes = [0, 1, 4096, 65536, 256 * 1024];
+    const queues: Uint8Array[][] = [[], [], []];
+    const pubs = [0, 1, 2].map((q) => rig.open(`pub${q}`, { send: () => queues[q]!.shift() }));
+    const sub = rig.open("sub");
+    for (const r of [...pubs, sub]) r.stream.connect();
+    await waitFor(() => [...pubs, sub].every(connected), () => JSON.stringify([...pubs, sub].map((r) => r.states)) + rig.logs.join("|"));
+    assert.equal(rig.host.connects, 1, "the four streams share one connection");
+    for (const q of [0, 1, 2]) {
+      for (const [i, n] of sizes.entries()) {
+        queues[q]!.push(patternBytes(n, q * 100 + i + 1));
+        pubs[q]!.stream.requestTx();
+      }
+    }
+    await waitFor(() => got.length === 15 && pubs[1]!.acks === 5 && pubs[2]!.acks === 5,
+      () => `peer got ${got.length}, acks ${pubs.map((p) => p.acks)}; ${rig.logs.join("|")}`);
+    for (const q of [0, 1, 2]) {
+      const mine = got.filter((g) => g.topic === `rt/ss/${q}`).map((g) => hex(g.payload));
+      assert.deepEqual(mine, sizes.map((n, i) => hex(patternBytes(n, q * 100 + i + 1))), `QoS ${q} payloads arrive whole, in order`);
+    }
+    assert.equal(pubs[0]!.acks, 0, "QoS 0 has no acknowledgement");
+    // the other way: the peer publishes, the SS subscriber receives
+    for (const q of [0, 1, 2] as const) {
+      for (const [i, n] of sizes.entries()) await other.publishAsync(`rt/peer/${q}`, Buffer.from(patternBytes(n, 1000 + q * 10 + i)), { qos: q });
+    }
+    await waitFor(() => sub.rx.length === 15, () => `SS got ${sub.rx.length}`);
+    const expected = [0, 1, 2].flatMap((q) => sizes.map((n, i) => hex(patternBytes(n, 1000 + q * 10 + i))));
+    assert.deepEqual(sub.rx.map(hex).sort(), expected.sort());
+    assert.equal(rig.logs.filter((l) => /BUG/.test(l)).length, 0);
+  } finally {
+    rig.close();
+    await other.endAsync();
+  }
+});
+
+test("retained messages: the broker keeps the SS publish, and a late SS subscriber gets the peer's", { timeout: 60_000 }, async (t) => {
+  if (!requirePeer("mosquitto", have, t)) return;
+  const port = broker!.port;
+  const policy = compileMqttPolicy(port, {
+    pub: { mqtt_topic: "ret/ss", mqtt_qos: 1, mqtt_retain: true },
+    sub: { mqtt_subscribe: "ret/peer", mqtt_qos: 1 },
+  });
+  const other = await peer(port);
+  await other.publishAsync("ret/peer", "kept", { qos: 1, retain: true });
+  const rig = new Rig(policy);
+  try {
+    let sent = false;
+    const pub = rig.open("pub", { send: () => (sent ? undefined : ((sent = true), new TextEncoder().encode("ss-kept"))) });
+    pub.stream.requestTx();
+    await waitFor(() => pub.acks === 1, () => pub.states.join(" "));
+    const sub = rig.open("sub");
+    sub.stream.connect();
+    await waitFor(() => sub.rx.length === 1, () => sub.states.join(" "));
+    assert.equal(Buffer.from(sub.rx[0]!).toString(), "kept");
+    // a new peer subscription gets the retained SS publish
+    const late = await peer(port);
+    const retained = new Promise<string>((r) => late.on("message", (_t, p, packet) => packet.retain && r(p.toString())));
+    await late.subscribeAsync("ret/ss", { qos: 1 });
+    assert.equal(await retained, "ss-kept");
+    await late.endAsync();
+  } finally {
+    rig.close();
+    await other.endAsync();
+  }
+});
+
+test("a will is published when the client's link is cut; DISCONNECT when the last stream leaves sends none", { timeout: 60_000 }, async (t) => {
+  if (!requirePeer("mosquitto", have, t)) return;
+  // a TCP relay to the broker whose sockets the test can cut
+  const sockets: net.Socket[] = [];
+  const relay = net.createServer((c) => {
+    const up = net.connect(broker!.port, "127.0.0.1");
+    sockets.push(c, up);
+    c.pipe(up).pipe(c);
+    c.on("error", () => up.destroy());
+    up.on("error", () => c.destroy());
+  });
+  await new Promise<void>((r) => relay.listen(0, "127.0.0.1", r));
+  const relayPort = (relay.address() as net.AddressInfo).port;
+  const policy = compileMqttPolicy(relayPort, {
+    w: { mqtt_subscribe: "will/none", mqtt_will_topic: "will/${who}", mqtt_will_message: "${who} is gone", mqtt_will_qos: 1, metadata: [{ who: "" }], mqtt_keep_alive: 30 },
+  });
+  const other = await peer(broker!.port);
+  const wills: string[] = [];
+  other.on("message", (topic, p) => wills.push(`${topic}: ${p.toString()}`));
+  await other.subscribeAsync("will/#", { qos: 1 });
+  const rig = new Rig(policy);
+  try {
+    const a = rig.open("w", { metadata: { who: "dev7" } });
+    a.stream.connect();
+    await waitFor(() => connected(a), () => a.states.join(" ") + rig.logs.join("|"));
+    for (const s of sockets) s.destroy();
+    await waitFor(() => wills.length === 1, () => `wills ${wills}`);
+    assert.deepEqual(wills, ["will/dev7: dev7 is gone"]);
+    await waitFor(() => a.states.filter((s) => s === "CONNECTED").length === 2, () => a.states.join(" "));
+    // an orderly end: no will
+    a.stream.destroy();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(wills.length, 1);
+  } finally {
+    rig.close();
+    relay.close();
+    await other.endAsync();
+  }
+});
+
+/** A raw TCP "broker": answers CONNECT with CONNACK (and SUBSCRIBE with SUBACK) when told to, then does `then`. */
+async function rawBroker(then: (socket: net.Socket) => void, o: { connack?: number[] } = {}): Promise<{ port: number; close: () => void; accepted: () => number }> {
+  let accepted = 0;
+  const server = net.createServer((s) => {
+    accepted++;
+    s.on("error", () => undefined);
+    s.once("data", () => {
+      s.write(Buffer.from(o.connack ?? [0x20, 2, 0, 0]));
+      then(s);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { port: (server.address() as net.AddressInfo).port, close: () => server.close(), accepted: () => accepted };
+}
+
+test("keep-alive: a broker that goes silent after CONNACK is detected and the link closed with a reason", { timeout: 60_000 }, async () => {
+  const silent = await rawBroker(() => undefined);
+  const policy = compileMqttPolicy(silent.port, { k: { mqtt_topic: "x", mqtt_keep_alive: 1 } });
+  const rig = new Rig(policy);
+  try {
+    const k = rig.open("k");
+    k.stream.connect();
+    await waitFor(() => k.states.includes("DISCONNECTED"), () => k.states.join(" ") + rig.logs.join("|"));
+    assert.ok(rig.logs.some((l) => /silent: no PINGRESP/.test(l)), rig.logs.join("\n"));
+  } finally {
+    rig.close();
+    silent.close();
+  }
+});
+
+test("CONNACK not authorized is AUTH_FAILED, once: the broker is not hammered", { timeout: 60_000 }, async () => {
+  const refusing = await rawBroker((s) => s.end(), { connack: [0x20, 2, 0, 5] });
+  const policy = compileMqttPolicy(refusing.port, { a: { mqtt_subscribe: "x/#", nailed_up: true } });
+  const rig = new Rig(policy);
+  try {
+    const a = rig.open("a");
+    await waitFor(() => a.states.includes("AUTH_FAILED"), () => a.states.join(" ") + rig.logs.join("|"));
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(refusing.accepted(), 1);
+    assert.ok(rig.logs.some((l) => /not authorized/.test(l)), rig.logs.join("\n"));
+  } finally {
+    rig.close();
+    refusing.close();
+  }
+});
+
+test("malformed broker packets (fuzzed byte streams) close the link with a reason, never an uncaught exception", { timeout: 120_000 }, async () => {
+  const rnd = prng(0x6d717474);
+  const valid = [[0x30, 5, 0, 1, 0x78, 0x68, 0x69], [0x40, 2, 0, 1], [0x90, 3, 0, 1, 0], [0xd0, 0], [0x32, 6, 0, 1, 0x78, 0, 9, 0x41]];
+  for (let round = 0; round < 12; round++) {
+    let bytes: number[] = [];
+    for (let k = 0; k < 1 + (rnd() % 5); k++) bytes.push(...valid[rnd() % valid.length]!);
+    for (let e = 0; e < 1 + (rnd() % 3); e++) bytes[rnd() % bytes.length] = rnd() & 255;
+    if (round % 4 === 0) bytes = Array.from({ length: 1 + (rnd() % 40) }, () => rnd() & 255);
+    const fuzzing = await rawBroker((s) => s.write(Buffer.from(bytes)));
+    const policy = compileMqttPolicy(fuzzing.port, { f: { mqtt_subscribe: "x/#", mqtt_qos: 1, retry: "quick" } });
+    const rig = new Rig(policy, {}, {}, 1000);
+    try {
+      const f = rig.open("f");
+      f.stream.connect();
+      // whatever the bytes, the link ends (bad packet, or no SUBACK/PINGRESP in time) or stands with a good SUBACK
+      await waitFor(() => f.states.some((s) => s === "DISCONNECTED" || s === "UNREACHABLE" || s === "ALL_RETRIES_FAILED" || s === "AUTH_FAILED") ||
+        (connected(f) && rig.logs.length === 0), () => `${Buffer.from(bytes).toString("hex")}: ${f.states.join(" ")} ${rig.logs.join("|")}`, 30_000);
+      assert.ok(!rig.logs.some((l) => /BUG|internal error/.test(l)), rig.logs.join("\n"));
+      const ended = f.states.some((s) => s === "DISCONNECTED" || s === "UNREACHABLE");
+      if (ended) assert.ok(rig.logs.length > 0 && rig.logs.every((l) => l.length > 10), `a reason is logged: ${rig.logs.join("|")}`);
+    } finally {
+      rig.close();
+      fuzzing.close();
+    }
+  }
+});
