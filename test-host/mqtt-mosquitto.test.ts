@@ -232,3 +232,109 @@ test("malformed broker packets (fuzzed byte streams) close the link with a reaso
     }
   }
 });
+
+/** A client certificate signed by a CA the broker does not trust: [cert DER, PKCS#8 key DER]. */
+function foreignClient(dir: string, ca: { certFile: string; keyFile: string }): [Uint8Array, Uint8Array] {
+  const run = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  const key = path.join(dir, "foreign-client.key");
+  const csr = path.join(dir, "foreign-client.csr");
+  const crt = path.join(dir, "foreign-client.crt");
+  run(["genrsa", "-out", key, "2048"]);
+  run(["req", "-new", "-key", key, "-subj", "/CN=foreign client", "-out", csr]);
+  run(["x509", "-req", "-in", csr, "-CA", ca.certFile, "-CAkey", ca.keyFile, "-CAcreateserial", "-days", "30", "-out", crt]);
+  const certDer = run(["x509", "-in", crt, "-outform", "DER"]);
+  const keyDer = run(["pkcs8", "-topk8", "-nocrypt", "-in", key, "-outform", "DER"]);
+  return [new Uint8Array(certDer), new Uint8Array(keyDer)];
+}
+
+test("TLS with require_certificate: the blob-stored client cert connects, a wrong one is AUTH_FAILED, an untrusted broker is refused", { timeout: 90_000 }, async (t) => {
+  if (!requirePeer("mosquitto", have, t) || !requirePeer("openssl", opensslAvailable(), t)) return;
+  const pki = testPki();
+  const tlsBroker = await Broker.start({ tls: { certFile: pki.server.certFile, keyFile: pki.server.keyFile, caFile: pki.ca.certFile, requireCertificate: true } });
+  const untrusted = await Broker.start({ tls: { certFile: pki.otherServer.certFile, keyFile: pki.otherServer.keyFile, caFile: pki.ca.certFile, requireCertificate: true } });
+  const certs = [{ test_ca: Buffer.from(pki.ca.certDer).toString("base64") }];
+  const trust_stores = [{ name: "test_trust", stack: ["test_ca"] }];
+  const st = { endpoint: "localhost", tls: true, tls_trust_store: "test_trust", client_cert: 0, mqtt_subscribe: "tls/#", mqtt_qos: 1 };
+  const good = { [BLOB.clientCert(0)]: pki.client.certDer, [BLOB.clientKey(0)]: pki.client.keyDer };
+  try {
+    {
+      const rig = new Rig(compileMqttPolicy(tlsBroker.port, { s: st }, { certs, trust_stores }), {}, good);
+      const s = rig.open("s");
+      s.stream.connect();
+      await waitFor(() => connected(s), () => s.states.join(" ") + rig.logs.join("|"));
+      rig.close();
+    }
+    {
+      const [cert, key] = foreignClient(pki.dir, pki.otherCa);
+      const rig = new Rig(compileMqttPolicy(tlsBroker.port, { s: st }, { certs, trust_stores }), {}, { [BLOB.clientCert(0)]: cert, [BLOB.clientKey(0)]: key });
+      const s = rig.open("s");
+      s.stream.connect();
+      await waitFor(() => s.states.includes("AUTH_FAILED"), () => s.states.join(" ") + rig.logs.join("|"));
+      assert.ok(!connected(s));
+      rig.close();
+    }
+    {
+      const rig = new Rig(compileMqttPolicy(untrusted.port, { s: { ...st, retry: undefined } }, { certs, trust_stores }), {}, good);
+      const s = rig.open("s");
+      s.stream.connect();
+      await waitFor(() => s.states.includes("UNREACHABLE"), () => s.states.join(" ") + rig.logs.join("|"));
+      assert.ok(!connected(s));
+      assert.ok(rig.logs.some((l) => /tls-untrusted/.test(l)), rig.logs.join("\n"));
+      rig.close();
+    }
+  } finally {
+    await tlsBroker.close();
+    await untrusted.close();
+  }
+});
+
+test("broker restart with persistence during 10,000 QoS 1 publishes: every one acked, every one delivered at least once", { timeout: 180_000 }, async (t) => {
+  if (!requirePeer("mosquitto", have, t)) return;
+  const b = await Broker.start({ persistence: true });
+  const N = 10_000;
+  const policy = compileMqttPolicy(b.port, { p: { mqtt_topic: "many/ss", mqtt_qos: 1, mqtt_clean_start: false, mqtt_keep_alive: 5 } });
+  // a subscriber whose session the broker keeps across the restart
+  const other = await peer(b.port, { clientId: "restart-sub", clean: false });
+  const seen = new Set<number>();
+  let deliveries = 0;
+  other.on("message", (_t, p) => {
+    deliveries++;
+    seen.add(p.readUInt32BE(0));
+  });
+  await other.subscribeAsync("many/ss", { qos: 1 });
+  const rig = new Rig(policy, {}, { [BLOB.mqttClientId]: new TextEncoder().encode("restart-pub") });
+  let next = 0;
+  let restarted = false;
+  try {
+    const p = rig.open("p", {
+      send: () => {
+        if (next >= N) return undefined;
+        const m = new Uint8Array(64);
+        new DataView(m.buffer).setUint32(0, next++);
+        return m;
+      },
+      onState: (state, r) => {
+        // keep asking: one requestTx() per message, again after each reconnect
+        if (state === 5 /* CONNECTED */ && next < N) for (let i = 0; i < 64; i++) r.stream.requestTx();
+        if (state === 10 /* QOS_ACK_REMOTE */ && next < N) r.stream.requestTx();
+      },
+    });
+    p.stream.connect();
+    await waitFor(() => p.acks >= 3000, () => `acks ${p.acks} ${p.states.slice(-5).join(" ")} ${rig.logs.join("|")}`, 60_000);
+    await b.stop();
+    restarted = true;
+    await new Promise((r) => setTimeout(r, 300));
+    await b.run();
+    await waitFor(() => p.acks >= N, () => `acks ${p.acks}, sent ${next}, ${p.states.slice(-8).join(" ")} ${rig.logs.slice(-5).join("|")}`, 120_000);
+    await waitFor(() => seen.size === N, () => `subscriber has ${seen.size} of ${N}`, 60_000);
+    assert.equal(p.acks, N, "each publish acknowledged exactly once");
+    assert.equal(p.nacks, 0);
+    assert.ok(p.states.includes("DISCONNECTED"), "the restart was seen");
+    t.diagnostic(`restart: ${deliveries} deliveries for ${N} messages, ${rig.host.connects} connections`);
+  } finally {
+    rig.close();
+    await other.endAsync(true);
+    if (restarted) await b.close();
+    else await b.close();
+  }
+});

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 
 const CANDIDATES = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"];
@@ -43,6 +43,8 @@ export class Broker {
     const lines = [
       `listener ${port} 127.0.0.1`,
       "allow_anonymous true",
+      // started as root, mosquitto would become user "mosquitto", who cannot read the tests' temporary files
+      `user ${userInfo().username}`,
       "log_dest stderr",
       "log_type error",
       "log_type warning",
