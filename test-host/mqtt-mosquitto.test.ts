@@ -16,6 +16,7 @@ import { compileMqttPolicy, Rig, waitFor, type Recorder } from "./support/mqtt-r
 import { patternBytes } from "./support/run-stream.js";
 import { prng } from "./support/prng.js";
 import { BLOB } from "../src/host.js";
+import { MqttDecoder, Packet } from "../src/wire/mqtt/index.js";
 
 const have = mosquittoPath() !== undefined;
 let broker: Broker | undefined;
@@ -336,5 +337,77 @@ test("broker restart with persistence during 10,000 QoS 1 publishes: every one a
     await other.endAsync(true);
     if (restarted) await b.close();
     else await b.close();
+  }
+});
+
+test("outbox: unacknowledged publishes go again with DUP, then QOS_NACK_REMOTE; a full outbox takes no more, an oversized publish is QOS_NACK_LOCAL", { timeout: 60_000 }, async () => {
+  // a broker that accepts everything and acknowledges nothing; it records the PUBLISHes
+  const publishes: { dup: boolean; id: number; bytes: number }[] = [];
+  const server = net.createServer((s) => {
+    s.on("error", () => undefined);
+    const d = new MqttDecoder({
+      maxPacketBytes: 1 << 20,
+      onPacket: (p) => {
+        if (p.type === Packet.CONNECT) s.write(Buffer.from([0x20, 2, 0, 0]));
+        if (p.type === Packet.PUBLISH) publishes.push({ dup: p.dup, id: p.packetId ?? 0, bytes: p.payload.length });
+      },
+    });
+    s.on("data", (b) => d.push(new Uint8Array(b)));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  const rig = new Rig(compileMqttPolicy(port, { p: { mqtt_topic: "o/p", mqtt_qos: 1, mqtt_keep_alive: 0 } }), { outboxBytes: 1000, ackTimeoutMs: 300 });
+  const queue = [400, 400, 400, 400].map((n) => new Uint8Array(n));
+  try {
+    const p = rig.open("p", { send: () => queue.shift() });
+    p.stream.connect();
+    await waitFor(() => connected(p), () => p.states.join(" "));
+    for (let i = 0; i < 4; i++) p.stream.requestTx();
+    // three fit (1200 bytes reach the 1000-byte cap); the fourth waits
+    await waitFor(() => p.nacks === 3, () => `${p.states.join(" ")} ${JSON.stringify(publishes)}`, 30_000);
+    await waitFor(() => publishes.filter((x) => !x.dup).length === 4, () => JSON.stringify(publishes));
+    const first = publishes.filter((x) => !x.dup);
+    assert.equal(publishes.filter((x) => x.dup).length, 9, "the fourth went out only once the first three were given up");
+    for (const id of first.slice(0, 3).map((x) => x.id)) {
+      assert.equal(publishes.filter((x) => x.id === id && x.dup).length, 3, `publish ${id} resent 3 times with DUP`);
+    }
+    // a publish bigger than the whole outbox is refused at once
+    queue.push(new Uint8Array(1500));
+    p.stream.requestTx();
+    await waitFor(() => p.states.includes("QOS_NACK_LOCAL"), () => p.states.join(" "));
+    assert.ok(rig.logs.some((l) => /cannot fit the 1000-byte outbox/.test(l)), rig.logs.join("\n"));
+  } finally {
+    rig.close();
+    server.close();
+  }
+});
+
+test("streams come and go on a shared connection: one leaves (UNSUBSCRIBE), the other goes on receiving on the same connection", { timeout: 60_000 }, async (t) => {
+  if (!requirePeer("mosquitto", have, t)) return;
+  const port = broker!.port;
+  const policy = compileMqttPolicy(port, {
+    a: { mqtt_subscribe: "cg/a", mqtt_qos: 1 },
+    b: { mqtt_subscribe: "cg/${room}/+", mqtt_qos: 1, metadata: [{ room: "" }] },
+  });
+  const rig = new Rig(policy);
+  const other = await peer(port);
+  try {
+    const a = rig.open("a");
+    const b = rig.open("b", { metadata: { room: "kitchen" } });
+    a.stream.connect();
+    b.stream.connect();
+    await waitFor(() => connected(a) && connected(b), () => `${a.states} ${b.states}`);
+    await other.publishAsync("cg/kitchen/t", "21", { qos: 1 });
+    await waitFor(() => b.rx.length === 1, () => `b got ${b.rx.length}`);
+    b.stream.destroy();
+    await other.publishAsync("cg/kitchen/t", "22", { qos: 1 });
+    await other.publishAsync("cg/a", "for a", { qos: 1 });
+    await waitFor(() => a.rx.length === 1, () => `a got ${a.rx.length}`);
+    assert.equal(Buffer.from(a.rx[0]!).toString(), "for a");
+    assert.equal(rig.host.connects, 1);
+    a.stream.destroy();
+  } finally {
+    rig.close();
+    await other.endAsync();
   }
 });

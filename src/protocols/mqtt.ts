@@ -422,16 +422,19 @@ class Session {
   /** Publishes not acknowledged within ackTimeoutMs go again with DUP, MAX_RESENDS times, then QOS_NACK_REMOTE. */
   #resendOverdue(now: number): void {
     const timeout = this.#binding.ackTimeoutMs ?? this.#link0.responseTimeoutMs;
+    let settled = false;
     for (const o of [...this.#outbox.values()]) {
       if (!o.sent || now - o.sentAt < timeout) continue;
       if (o.resends >= MAX_RESENDS) {
         this.host.log(`mqtt: publish ${o.packetId} to "${o.topic}" unacknowledged after ${MAX_RESENDS} resends`);
         this.#settle(o, false);
+        settled = true;
         continue;
       }
       o.resends++;
       this.#transmit(o, true);
     }
+    if (settled) this.#pump();
   }
 
   // ---- publishing ----
