@@ -10,5 +10,6 @@ export { sendBytes } from "./ss/send-bytes.js";
 export { SSError, type SSErrorCode } from "./ss/errors.js";
 export { Policy, PolicyError, type PolicyErrorCode, type StreamType } from "./policy/reader.js";
 export { h1 } from "./protocols/h1.js";
+export { createMqttBinding, type MqttBindingOptions } from "./protocols/mqtt.js";
 export type { Host } from "./host.js";
 export type { ProtocolBinding } from "./protocols/binding.js";
