@@ -16,7 +16,7 @@ import { BLOB } from "../host.js";
 import type { ProtocolBinding, StreamLink, Connection, ConnectionEnd } from "./binding.js";
 import { State, RxFlag } from "../ss/states.js";
 import {
-  MqttDecoder, MqttError, packetName, Packet, ConnackCode, SUBACK_FAILURE, encodePacket, encodePublishHead,
+  MqttDecoder, MqttError, packetName, Packet, ConnackCode, SUBACK_FAILURE, encodePacket, writePublishHead, publishHeadSize,
   topicMatches, topicNameFault, topicFilterFault, type MqttPacket, type PublishPacket, type QoS,
 } from "../wire/mqtt/index.js";
 import { utf8Encode, utf8Decode } from "../util/utf8.js";
@@ -46,12 +46,19 @@ export const MAX_RESENDS = 3;
 export const DEFAULT_KEEP_ALIVE_S = 60;
 /** How often a connection looks at its keep-alive and its unacknowledged publishes. */
 const TICK_MS = 1000;
+/**
+ * Packets written in one turn are gathered and handed to the host as one
+ * write, up to this many bytes (a packet larger goes alone, uncopied): one
+ * TCP segment instead of many, and no Nagle wait between a head and its payload.
+ */
+const GATHER_BYTES = 8192;
 
 /** A QoS 1/2 publish taken from an app and not yet acknowledged. */
 interface Outgoing {
   /** The streamtype whose app sent it: its acknowledgement goes to that stream. */
   readonly owner: string;
-  readonly topic: string;
+  /** UTF-8 bytes, checked. */
+  readonly topic: Uint8Array;
   readonly payload: Uint8Array;
   readonly qos: QoS;
   readonly retain: boolean;
@@ -154,6 +161,9 @@ class Session {
   #connectSentAt = 0;
   #tick: unknown;
   #blocked = false;
+  /** Packets waiting for #flush(): #gather[0, #outBytes). */
+  readonly #gather = new Uint8Array(GATHER_BYTES);
+  #outBytes = 0;
   #pumping = false;
   #pumpAgain = false;
   /** Round-robin start among members asking to send. */
@@ -196,7 +206,10 @@ class Session {
       return m;
     }
     this.#members.push(m);
-    if (this.#phase === "up") m.start();
+    if (this.#phase === "up") {
+      m.start();
+      this.#flush();
+    }
     return m;
   }
 
@@ -218,6 +231,7 @@ class Session {
       this.#send({ type: Packet.DISCONNECT });
       this.#close(undefined);
     }
+    this.#flush();
   }
 
   subscribe(m: Member, filter: string, qos: QoS): void {
@@ -233,7 +247,13 @@ class Session {
     this.#born = true;
     const qos = (p.number("mqtt_birth_qos") ?? 0) as QoS;
     const message = utf8Encode(m.link.expand(p.string("mqtt_birth_message") ?? ""));
-    const t = m.link.expand(topic);
+    const expanded = m.link.expand(topic);
+    const why = topicNameFault(expanded);
+    if (why) {
+      this.host.log(`${m.link.streamtype}: no birth message: its topic "${expanded}" ${why}`);
+      return false;
+    }
+    const t = utf8Encode(expanded);
     if (qos === 0) {
       this.#publish(t, message, 0, p.flag("mqtt_birth_retain"), false, 0);
       return false;
@@ -245,6 +265,7 @@ class Session {
   /** Someone has something to send. */
   pump(): void {
     this.#pump();
+    this.#flush();
   }
 
   // ---- transport ----
@@ -426,7 +447,7 @@ class Session {
     for (const o of [...this.#outbox.values()]) {
       if (!o.sent || now - o.sentAt < timeout) continue;
       if (o.resends >= MAX_RESENDS) {
-        this.host.log(`mqtt: publish ${o.packetId} to "${o.topic}" unacknowledged after ${MAX_RESENDS} resends`);
+        this.host.log(`mqtt: publish ${o.packetId} to "${text(o.topic)}" unacknowledged after ${MAX_RESENDS} resends`);
         this.#settle(o, false);
         settled = true;
         continue;
@@ -477,7 +498,7 @@ class Session {
   }
 
   /** A whole message from a member's app. */
-  message(m: Member, topic: string, payload: Uint8Array, qos: QoS, retain: boolean): void {
+  message(m: Member, topic: Uint8Array, payload: Uint8Array, qos: QoS, retain: boolean): void {
     if (qos === 0) return this.#publish(topic, payload, 0, retain, false, 0);
     if (payload.length > this.#binding.outboxBytes) {
       this.host.log(`${m.link.streamtype}: a ${payload.length}-byte QoS ${qos} publish cannot fit the ${this.#binding.outboxBytes}-byte outbox: refused`);
@@ -488,7 +509,7 @@ class Session {
     this.#admit(m.link.streamtype, topic, payload.slice(), qos, retain, false);
   }
 
-  #admit(owner: string, topic: string, payload: Uint8Array, qos: QoS, retain: boolean, birth: boolean): void {
+  #admit(owner: string, topic: Uint8Array, payload: Uint8Array, qos: QoS, retain: boolean, birth: boolean): void {
     const o: Outgoing = { owner, topic, payload, qos, retain, birth, packetId: this.#freeId(), released: false, sent: false, sentAt: 0, resends: 0 };
     this.#outbox.set(o.packetId, o);
     this.#outboxBytes += payload.length;
@@ -503,10 +524,21 @@ class Session {
     else this.#publish(o.topic, o.payload, o.qos, o.retain, dup, o.packetId);
   }
 
-  #publish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, dup: boolean, packetId: number): void {
-    const head = encodePublishHead({ topic, qos, retain, dup, packetId: qos ? packetId : undefined }, payload.length);
-    this.#write(head);
-    if (payload.length) this.#write(payload);
+  /** A PUBLISH: gathered with the packets around it when small, else alone in one write (head and payload together). */
+  #publish(topic: Uint8Array, payload: Uint8Array, qos: QoS, retain: boolean, dup: boolean, packetId: number): void {
+    this.#lastTx = this.host.now();
+    const total = publishHeadSize(topic.length, qos, payload.length) + payload.length;
+    if (total <= GATHER_BYTES) {
+      if (this.#outBytes + total > GATHER_BYTES) this.#flush();
+      const at = writePublishHead(this.#gather, this.#outBytes, topic, qos, retain, dup, packetId, payload.length);
+      this.#gather.set(payload, at);
+      this.#outBytes = at + payload.length;
+      return;
+    }
+    this.#flush();
+    const out = new Uint8Array(total);
+    out.set(payload, writePublishHead(out, 0, topic, qos, retain, dup, packetId, payload.length));
+    this.#hostWrite(out);
   }
 
   #acked(packetId: number, qos: QoS): void {
@@ -523,7 +555,7 @@ class Session {
     if (o.sent) this.#inflight--;
     const m = this.#members.find((x) => x.link.streamtype === o.owner);
     if (!m) {
-      this.host.log(`mqtt: publish ${o.packetId} to "${o.topic}" ${ok ? "acknowledged" : "failed"}; its stream is gone`);
+      this.host.log(`mqtt: publish ${o.packetId} to "${text(o.topic)}" ${ok ? "acknowledged" : "failed"}; its stream is gone`);
       return;
     }
     if (o.birth) {
@@ -552,8 +584,28 @@ class Session {
     this.#write(encodePacket(p));
   }
 
+  /** Gathers bytes for #flush(), which every entry point (host callback, app call) ends with. */
   #write(bytes: Uint8Array): void {
     this.#lastTx = this.host.now();
+    if (bytes.length > GATHER_BYTES) {
+      this.#flush();
+      this.#hostWrite(bytes);
+      return;
+    }
+    if (this.#outBytes + bytes.length > GATHER_BYTES) this.#flush();
+    this.#gather.set(bytes, this.#outBytes);
+    this.#outBytes += bytes.length;
+  }
+
+  #flush(): void {
+    if (!this.#outBytes || this.#phase === "closed") return;
+    // the host copies what it is given before write() returns: the buffer is ours again at once
+    const n = this.#outBytes;
+    this.#outBytes = 0;
+    this.#hostWrite(this.#gather.subarray(0, n));
+  }
+
+  #hostWrite(bytes: Uint8Array): void {
     if (!this.#stream.write(bytes)) this.#blocked = true;
   }
 
@@ -570,6 +622,7 @@ class Session {
 
   #close(reason: string | undefined): void {
     if (this.#phase === "closed") return;
+    this.#flush(); // a DISCONNECT, an UNSUBSCRIBE
     this.#phase = "closed";
     if (this.#tick !== undefined) this.host.clearTimer(this.#tick);
     this.#tick = undefined;
@@ -584,6 +637,7 @@ class Session {
   #guard(f: () => void): void {
     try {
       f();
+      this.#flush();
     } catch (e) {
       const members = this.#members.splice(0);
       this.#close("internal error");
@@ -605,7 +659,7 @@ class Member implements Connection {
   readonly #topic: string = "";
   readonly #qos: QoS;
   readonly #retain: boolean;
-  readonly #topicBytes: number;
+  readonly #topicBytes: Uint8Array;
   subscribed = false;
   failed = false;
   #up = false;
@@ -627,7 +681,7 @@ class Member implements Connection {
     const topic = p.string("mqtt_topic");
     this.filter = sub ? link.expand(sub) : "";
     this.#topic = topic ? link.expand(topic) : "";
-    this.#topicBytes = utf8Encode(this.#topic).length;
+    this.#topicBytes = utf8Encode(this.#topic);
     const why = (this.filter && topicFilterFault(this.filter)) || (this.#topic && topicNameFault(this.#topic));
     if (why) {
       this.failed = true;
@@ -675,7 +729,7 @@ class Member implements Connection {
 
   /** Pulls one message (or what the app has of it); true if something was taken. */
   pull(): boolean {
-    const max = this.#session.maxPayload - this.#topicBytes - this.#partBytes;
+    const max = this.#session.maxPayload - this.#topicBytes.length - this.#partBytes;
     const pulled = this.link.tx(Math.max(0, max), this.#partBytes || this.#parts.length ? 0 : RxFlag.SOM);
     if (pulled === "stop") {
       this.#wanted = 0;
@@ -692,7 +746,7 @@ class Member implements Connection {
     this.#parts = [];
     this.#partBytes = 0;
     this.#wanted = Math.max(0, this.#wanted - 1);
-    this.#session.message(this, this.#topic, payload, this.#qos, this.#retain);
+    this.#session.message(this, this.#topicBytes, payload, this.#qos, this.#retain);
     return true;
   }
 
@@ -718,6 +772,10 @@ class Member implements Connection {
   }
 }
 
+
+function text(bytes: Uint8Array): string {
+  return utf8Decode(bytes, 0, bytes.length) ?? "";
+}
 
 function joined(parts: Uint8Array[], total: number): Uint8Array {
   if (parts.length === 1) return parts[0]!;

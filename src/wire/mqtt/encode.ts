@@ -88,6 +88,33 @@ export function encodePublishHead(p: Omit<PublishPacket, "type" | "payload">, pa
   return out;
 }
 
+/** Bytes of a PUBLISH head for a topic of topicBytes UTF-8 bytes (header, topic, packet id). */
+export function publishHeadSize(topicBytes: number, qos: QoS, payloadLength: number): number {
+  const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + payloadLength;
+  return 1 + varintSize(remaining) + remaining - payloadLength;
+}
+
+/**
+ * Writes a PUBLISH head into `out` at `at` and returns where it ends: the
+ * fast path for a binding that sends many messages to one topic. `topic` is
+ * its UTF-8 bytes, already checked with topicNameFault(); packetId must be
+ * 1..65535 for QoS 1 and 2; the remaining length must be within MQTT's.
+ */
+export function writePublishHead(out: Uint8Array, at: number, topic: Uint8Array, qos: QoS, retain: boolean, dup: boolean, packetId: number, payloadLength: number): number {
+  const remaining = 2 + topic.length + (qos > 0 ? 2 : 0) + payloadLength;
+  out[at++] = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0);
+  at = writeVarint(out, at, remaining);
+  out[at++] = topic.length >> 8;
+  out[at++] = topic.length & 255;
+  out.set(topic, at);
+  at += topic.length;
+  if (qos > 0) {
+    out[at++] = packetId >> 8;
+    out[at++] = packetId & 255;
+  }
+  return at;
+}
+
 function encodeConnect(p: ConnectPacket): Uint8Array {
   if (!(Number.isInteger(p.keepAlive) && p.keepAlive >= 0 && p.keepAlive <= 65535)) throw new MqttError("bad-argument", `keep-alive ${p.keepAlive} s`);
   if (p.password && p.username === undefined) throw new MqttError("bad-argument", "a password without a user name (3.1.2.9)");

@@ -2,6 +2,6 @@
 // decoder, topic rules. What the MQTT protocol binding (src/protocols) builds on.
 
 export * from "./packets.js";
-export { encodePacket, encodePublishHead, varintSize } from "./encode.js";
+export { encodePacket, encodePublishHead, writePublishHead, publishHeadSize, varintSize } from "./encode.js";
 export { MqttDecoder, decodeBody, packetName, type MqttDecoderOptions } from "./decode.js";
 export { topicNameFault, topicFilterFault, checkTopicName, checkTopicFilter, topicMatches } from "./topic.js";
