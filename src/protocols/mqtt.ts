@@ -163,6 +163,8 @@ class Session {
   #blocked = false;
   /** Packets waiting for #flush(): #gather[0, #outBytes). */
   readonly #gather = new Uint8Array(GATHER_BYTES);
+  /** Inside a host callback (see #guard). */
+  #inCallback = 0;
   #outBytes = 0;
   #pumping = false;
   #pumpAgain = false;
@@ -265,7 +267,8 @@ class Session {
   /** Someone has something to send. */
   pump(): void {
     this.#pump();
-    this.#flush();
+    // from an app handler run by one of our host callbacks: that callback flushes once at its end
+    if (!this.#inCallback) this.#flush();
   }
 
   // ---- transport ----
@@ -394,15 +397,17 @@ class Session {
     if (p.qos === 2) {
       const id = p.packetId!;
       // delivered once: a DUP before PUBREL is the same message
+      if (this.#phase === "up") this.#send({ type: Packet.PUBREC, packetId: id });
       if (!this.#received.has(id)) {
         this.#received.add(id);
         this.#deliver(p);
       }
-      if (this.#phase === "up") this.#send({ type: Packet.PUBREC, packetId: id });
       return;
     }
-    this.#deliver(p);
+    // acknowledged before the app sees it, so that what the app sends from
+    // onRx goes after the PUBACK (the broker may hold its next delivery for it)
     if (p.qos === 1 && this.#phase === "up") this.#send({ type: Packet.PUBACK, packetId: p.packetId! });
+    this.#deliver(p);
   }
 
   #deliver(p: PublishPacket): void {
@@ -635,10 +640,13 @@ class Session {
 
   /** Runs a host callback's work; an exception (a bug) ends the connection, never the process. */
   #guard(f: () => void): void {
+    this.#inCallback++;
     try {
       f();
+      this.#inCallback--;
       this.#flush();
     } catch (e) {
+      this.#inCallback = 0;
       const members = this.#members.splice(0);
       this.#close("internal error");
       for (const m of members) m.link.fault(e);
