@@ -18,8 +18,8 @@ export interface MqttDecoderOptions {
   readonly onPacket: (packet: MqttPacket) => void;
 }
 
-const NAMES = ["", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
-  "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT"] as const;
+const NAMES: readonly string[] = Object.freeze(["", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
+  "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT"]);
 
 /** MQTT's name of a packet type ("PUBACK"). */
 export function packetName(type: number): string {

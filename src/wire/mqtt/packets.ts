@@ -1,7 +1,8 @@
 // MQTT 3.1.1 packet shapes and constants, shared by the encoder and the
 // streaming decoder (OASIS MQTT 3.1.1, section 2 and 3).
 
-export const Packet = {
+// Frozen: on the device, module-level objects are preloaded into flash.
+export const Packet = Object.freeze({
   CONNECT: 1,
   CONNACK: 2,
   PUBLISH: 3,
@@ -16,17 +17,17 @@ export const Packet = {
   PINGREQ: 12,
   PINGRESP: 13,
   DISCONNECT: 14,
-} as const;
+} as const);
 
 /** CONNACK return codes (3.2.2.3). */
-export const ConnackCode = {
+export const ConnackCode = Object.freeze({
   ACCEPTED: 0,
   BAD_PROTOCOL: 1,
   ID_REJECTED: 2,
   UNAVAILABLE: 3,
   BAD_CREDENTIALS: 4,
   NOT_AUTHORIZED: 5,
-} as const;
+} as const);
 
 /** SUBACK return code for a refused subscription (3.9.3). */
 export const SUBACK_FAILURE = 0x80;
