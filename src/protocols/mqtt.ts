@@ -11,13 +11,13 @@
 // publishes live in the object createMqttBinding() returns, one per
 // SecureStreams context: nothing here is module state.
 
-import type { ByteStream, ConnectOptions, ConnectTimings, HostError } from "../host.js";
+import type { ByteStream, ConnectOptions, ConnectTimings, HostError, StreamHandlers } from "../host.js";
 import { BLOB } from "../host.js";
 import type { ProtocolBinding, StreamLink, Connection, ConnectionEnd } from "./binding.js";
 import { State, RxFlag } from "../ss/states.js";
 import {
   MqttDecoder, MqttError, packetName, Packet, ConnackCode, SUBACK_FAILURE, encodePacket, writePublishHead, publishHeadSize,
-  topicMatches, topicNameFault, topicFilterFault, type MqttPacket, type PublishPacket, type QoS,
+  topicMatches, topicNameFault, topicFilterFault, type MqttDecoderOptions, type MqttPacket, type PublishPacket, type QoS,
 } from "../wire/mqtt/index.js";
 import { utf8Encode, utf8Decode } from "../util/utf8.js";
 
@@ -135,7 +135,7 @@ function brokerKey(link: StreamLink, c: ConnectOptions): string {
 type Phase = "connecting" | "connack" | "up" | "closed";
 
 /** One MQTT connection to a broker, and the streams on it. */
-class Session {
+class Session implements StreamHandlers, MqttDecoderOptions {
   readonly key: string;
   readonly #binding: MqttBinding;
   readonly #link0: StreamLink;
@@ -143,8 +143,7 @@ class Session {
   readonly #stream: ByteStream;
   readonly #decoder: MqttDecoder;
   #phase: Phase = "connecting";
-  #timings: ConnectTimings = {};
-  #peer: string | undefined;
+  #connected: { readonly timings: ConnectTimings; readonly peer?: string } | undefined;
   /** QoS 1/2 publishes by packet identifier, in the order taken. */
   readonly #outbox = new Map<number, Outgoing>();
   #outboxBytes = 0;
@@ -152,7 +151,7 @@ class Session {
   /** SUBSCRIBE / UNSUBSCRIBE packet identifiers in use, and who asked. */
   readonly #requests = new Map<number, { readonly member: Member | undefined; readonly at: number }>();
   /** QoS 2 publishes received and delivered, waiting for their PUBREL. */
-  readonly #received = new Set<number>();
+  #received: Set<number> | undefined;
   #nextId = 1;
   #born = false;
   readonly #keepAliveMs: number;
@@ -182,19 +181,44 @@ class Session {
       this.#outboxBytes += o.payload.length;
       o.sent = false;
     }
-    this.#decoder = new MqttDecoder({ maxPacketBytes: binding.maxPacketBytes, onPacket: (p) => this.#onPacket(p) });
-    // Every host callback is guarded: an exception out of one would end the
-    // process (Node) or abort the XS machine (device).
-    this.#stream = link.host.connect(connect, {
-      onConnected: (info) => this.#guard(() => this.#onConnected(info)),
-      onData: (bytes) => this.#guard(() => this.#onData(bytes)),
-      onWritable: () => this.#guard(() => {
-        this.#blocked = false;
-        this.#pump();
-      }),
-      onClosed: () => this.#guard(() => this.#end({ reason: "the broker closed the connection", error: "reset" })),
-      onError: (e: HostError) => this.#guard(() => this.#end({ reason: `${e.kind}: ${e.message}`, error: e.kind })),
+    this.#decoder = new MqttDecoder(this);
+    // The session is its own host handlers object (its on* methods below):
+    // five closures would cost slots for as long as the connection lives.
+    this.#stream = link.host.connect(connect, this);
+  }
+
+  // ---- host handlers: each guarded, as an exception out of one would end
+  // the process (Node) or abort the XS machine (device) ----
+
+  onConnected(info: { readonly timings: ConnectTimings; readonly peer?: string }): void {
+    this.#guard(() => this.#onConnected(info));
+  }
+
+  onData(bytes: Uint8Array): void {
+    this.#guard(() => this.#onData(bytes));
+  }
+
+  onWritable(): void {
+    this.#guard(() => {
+      this.#blocked = false;
+      this.#pump();
     });
+  }
+
+  onClosed(): void {
+    this.#guard(() => this.#end({ reason: "the broker closed the connection", error: "reset" }));
+  }
+
+  onError(e: HostError): void {
+    this.#guard(() => this.#end({ reason: `${e.kind}: ${e.message}`, error: e.kind }));
+  }
+
+  // ---- the decoder's options (the session is that object too) ----
+
+  get maxPacketBytes(): number { return this.#binding.maxPacketBytes; }
+
+  onPacket(p: MqttPacket): void {
+    this.#onPacket(p);
   }
 
   /** The largest PUBLISH payload, topic aside, within the packet limit (fixed header, topic length, packet id). */
@@ -275,8 +299,7 @@ class Session {
 
   #onConnected(info: { readonly timings: ConnectTimings; readonly peer?: string }): void {
     if (this.#phase !== "connecting") return;
-    this.#timings = info.timings;
-    this.#peer = info.peer;
+    this.#connected = info;
     this.#phase = "connack";
     const link = this.#link0;
     const p = link.policy;
@@ -341,7 +364,7 @@ class Session {
       }
       case Packet.PUBCOMP: return this.#acked(p.packetId, 2);
       case Packet.PUBREL:
-        this.#received.delete(p.packetId);
+        this.#received?.delete(p.packetId);
         this.#send({ type: Packet.PUBCOMP, packetId: p.packetId });
         return;
       case Packet.SUBACK: {
@@ -398,8 +421,8 @@ class Session {
       const id = p.packetId!;
       // delivered once: a DUP before PUBREL is the same message
       if (this.#phase === "up") this.#send({ type: Packet.PUBREC, packetId: id });
-      if (!this.#received.has(id)) {
-        this.#received.add(id);
+      if (!this.#received?.has(id)) {
+        (this.#received ??= new Set()).add(id);
         this.#deliver(p);
       }
       return;
@@ -654,66 +677,78 @@ class Session {
   }
 
   connectedInfo(): { readonly timings: ConnectTimings; readonly peer?: string } {
-    return { timings: this.#timings, peer: this.#peer };
+    return this.#connected ?? { timings: {} };
   }
 }
 
-/** One stream on a shared connection: its Connection towards the stream. */
+// Member #bits: the policy's QoS in the low two bits, then these.
+const RETAIN = 4;
+const SUBSCRIBED = 8;
+/** The subscription (if any) and the birth (if any) are done: CONNECTED was reported. */
+const UP = 16;
+/** Refused at creation (a bad topic or filter): never joined. */
+const FAILED = 32;
+/** Left the connection, or the connection ended: inert. */
+const GONE = 64;
+
+/**
+ * One stream on a shared connection: its Connection towards the stream.
+ * Kept small (flags in one number, the pieces of a message only while one is
+ * being pulled): there is one per stream, and a device may run many.
+ */
 class Member implements Connection {
   readonly link: StreamLink;
   readonly #session: Session;
-  /** The expanded mqtt_subscribe ("" for none), and mqtt_topic. */
-  readonly filter: string = "";
-  readonly #topic: string = "";
-  readonly #qos: QoS;
-  readonly #retain: boolean;
-  readonly #topicBytes: Uint8Array;
-  subscribed = false;
-  failed = false;
-  #up = false;
-  #gone = false;
+  /** The expanded mqtt_subscribe ("" for none). */
+  readonly filter: string;
+  /** The expanded mqtt_topic as UTF-8, or undefined: the stream only receives. */
+  readonly #topic: Uint8Array | undefined;
+  #bits: number;
   /** requestTx() calls not yet served. */
   #wanted: number;
   /** A message being pulled in pieces (no EOM yet). */
-  #parts: Uint8Array[] = [];
+  #parts: Uint8Array[] | undefined;
   #partBytes = 0;
 
   constructor(session: Session, link: StreamLink) {
     this.#session = session;
     this.link = link;
     const p = link.policy;
-    this.#qos = (p.number("mqtt_qos") ?? 0) as QoS;
-    this.#retain = p.flag("mqtt_retain");
+    this.#bits = (p.number("mqtt_qos") ?? 0) | (p.flag("mqtt_retain") ? RETAIN : 0);
     this.#wanted = link.pending ? 1 : 0;
     const sub = p.string("mqtt_subscribe");
-    const topic = p.string("mqtt_topic");
+    const template = p.string("mqtt_topic");
     this.filter = sub ? link.expand(sub) : "";
-    this.#topic = topic ? link.expand(topic) : "";
-    this.#topicBytes = utf8Encode(this.#topic);
-    const why = (this.filter && topicFilterFault(this.filter)) || (this.#topic && topicNameFault(this.#topic));
-    if (why) {
-      this.failed = true;
-      link.ended({ reason: `mqtt: ${this.filter && topicFilterFault(this.filter) ? `subscription "${this.filter}"` : `topic "${this.#topic}"`} ${why}`, local: true });
+    const topic = template ? link.expand(template) : "";
+    const why = this.filter ? topicFilterFault(this.filter) : undefined;
+    const topicWhy = topic ? topicNameFault(topic) : undefined;
+    if (why || topicWhy) {
+      this.#bits |= FAILED;
+      link.ended({ reason: `mqtt: ${why ? `subscription "${this.filter}" ${why}` : `topic "${topic}" ${topicWhy}`}`, local: true });
     }
+    this.#topic = topic ? utf8Encode(topic) : undefined;
   }
 
+  get failed(): boolean { return (this.#bits & FAILED) !== 0; }
+  get subscribed(): boolean { return (this.#bits & SUBSCRIBED) !== 0; }
+
   get wantsToSend(): boolean {
-    return this.#up && !this.#gone && this.#wanted > 0 && this.#topic !== "";
+    return (this.#bits & (UP | GONE)) === UP && this.#wanted > 0 && this.#topic !== undefined;
   }
 
   /** The connection is up: subscribe, then birth, then CONNECTED. */
   start(): void {
-    if (this.#gone) return;
-    if (this.filter) this.#session.subscribe(this, this.filter, this.#qos);
+    if (this.#bits & GONE) return;
+    if (this.filter) this.#session.subscribe(this, this.filter, (this.#bits & 3) as QoS);
     else this.#subscribedOk();
   }
 
   subacked(code: number): void {
-    if (this.#gone) return;
+    if (this.#bits & GONE) return;
     if (code === SUBACK_FAILURE) {
       return this.fail({ reason: `the broker refused the subscription to "${this.filter}"`, authFailed: true });
     }
-    this.subscribed = true;
+    this.#bits |= SUBSCRIBED;
     this.#subscribedOk();
   }
 
@@ -723,22 +758,23 @@ class Member implements Connection {
 
   /** Subscribed and the birth (if any) acknowledged: CONNECTED. */
   born(): void {
-    if (this.#gone || this.#up) return;
-    this.#up = true;
+    if (this.#bits & (GONE | UP)) return;
+    this.#bits |= UP;
     if (!this.link.connected(this.#session.connectedInfo())) return;
     if (this.#wanted > 0) this.#session.pump();
   }
 
   requestTx(): void {
-    if (this.#gone) return;
+    if (this.#bits & GONE) return;
     this.#wanted++;
-    if (this.#up) this.#session.pump();
+    if (this.#bits & UP) this.#session.pump();
   }
 
   /** Pulls one message (or what the app has of it); true if something was taken. */
   pull(): boolean {
-    const max = this.#session.maxPayload - this.#topicBytes.length - this.#partBytes;
-    const pulled = this.link.tx(Math.max(0, max), this.#partBytes || this.#parts.length ? 0 : RxFlag.SOM);
+    const topic = this.#topic!;
+    const max = this.#session.maxPayload - topic.length - this.#partBytes;
+    const pulled = this.link.tx(Math.max(0, max), this.#parts ? 0 : RxFlag.SOM);
     if (pulled === "stop") {
       this.#wanted = 0;
       return false;
@@ -747,39 +783,41 @@ class Member implements Connection {
       this.#wanted = Math.max(0, this.#wanted - 1);
       return false;
     }
-    this.#parts.push(pulled.payload);
-    this.#partBytes += pulled.payload.length;
-    if (!(pulled.flags & RxFlag.EOM)) return true;
-    const payload = joined(this.#parts, this.#partBytes);
-    this.#parts = [];
-    this.#partBytes = 0;
+    let payload = pulled.payload;
+    if (this.#parts || !(pulled.flags & RxFlag.EOM)) {
+      (this.#parts ??= []).push(payload);
+      this.#partBytes += payload.length;
+      if (!(pulled.flags & RxFlag.EOM)) return true;
+      payload = joined(this.#parts, this.#partBytes);
+      this.#parts = undefined;
+      this.#partBytes = 0;
+    }
     this.#wanted = Math.max(0, this.#wanted - 1);
-    this.#session.message(this, this.#topicBytes, payload, this.#qos, this.#retain);
+    this.#session.message(this, topic, payload, (this.#bits & 3) as QoS, (this.#bits & RETAIN) !== 0);
     return true;
   }
 
   /** This stream cannot go on on this connection; the others can. */
   fail(end: ConnectionEnd): void {
-    if (this.#gone) return;
-    this.#gone = true;
+    if (this.#bits & GONE) return;
+    this.#bits |= GONE;
     this.#session.leave(this);
     this.link.ended(end);
   }
 
   /** The whole connection ended (the session already let go of us). */
   ended(end: ConnectionEnd): void {
-    if (this.#gone) return;
-    this.#gone = true;
+    if (this.#bits & GONE) return;
+    this.#bits |= GONE;
     this.link.ended(end);
   }
 
   close(): void {
-    if (this.#gone) return;
-    this.#gone = true;
+    if (this.#bits & GONE) return;
+    this.#bits |= GONE;
     this.#session.leave(this);
   }
 }
-
 
 function text(bytes: Uint8Array): string {
   return utf8Decode(bytes, 0, bytes.length) ?? "";

@@ -15,7 +15,8 @@ import { utf8Decode } from "../../util/utf8.js";
 export interface MqttDecoderOptions {
   /** Largest whole packet accepted (fixed header included), in bytes. */
   readonly maxPacketBytes: number;
-  readonly onPacket: (packet: MqttPacket) => void;
+  /** Called for each packet, as a method of this object (a binding can be its own options object). */
+  onPacket(packet: MqttPacket): void;
 }
 
 const NAMES: readonly string[] = Object.freeze(["", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
@@ -28,7 +29,7 @@ export function packetName(type: number): string {
 
 export class MqttDecoder {
   readonly #max: number;
-  readonly #onPacket: (packet: MqttPacket) => void;
+  readonly #sink: MqttDecoderOptions;
   /** The first byte of the packet being read, or -1 between packets. */
   #first = -1;
   #remaining = 0;
@@ -42,7 +43,7 @@ export class MqttDecoder {
 
   constructor(options: MqttDecoderOptions) {
     this.#max = options.maxPacketBytes;
-    this.#onPacket = options.onPacket;
+    this.#sink = options;
   }
 
   /** Bytes of a packet read so far but not yet complete (0 between packets). */
@@ -118,7 +119,7 @@ export class MqttDecoder {
     this.#first = -1;
     this.#inBody = false;
     this.#filled = 0;
-    this.#onPacket(decodeBody(first, body));
+    this.#sink.onPacket(decodeBody(first, body));
   }
 }
 
