@@ -356,7 +356,7 @@ test("outbox: unacknowledged publishes go again with DUP, then QOS_NACK_REMOTE; 
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as net.AddressInfo).port;
-  const rig = new Rig(compileMqttPolicy(port, { p: { mqtt_topic: "o/p", mqtt_qos: 1, mqtt_keep_alive: 0 } }), { outboxBytes: 1000, ackTimeoutMs: 300 });
+  const rig = new Rig(compileMqttPolicy(port, { p: { mqtt_topic: "o/p", mqtt_qos: 1, mqtt_keep_alive: 0, mqtt_outbox_bytes: 1000 } }), { ackTimeoutMs: 300 });
   const queue = [400, 400, 400, 400].map((n) => new Uint8Array(n));
   try {
     const p = rig.open("p", { send: () => queue.shift() });

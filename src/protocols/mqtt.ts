@@ -26,8 +26,9 @@ export interface MqttBindingOptions {
   readonly maxPacketBytes?: number;
   /**
    * Payload bytes of unacknowledged QoS 1/2 publishes held per broker
-   * connection (default MQTT_OUTBOX_BYTES). No more is taken from the apps
-   * while it is full; one message over it is refused with QOS_NACK_LOCAL.
+   * connection, when the policy gives no mqtt_outbox_bytes (default
+   * MQTT_OUTBOX_BYTES). No more is taken from the apps while it is full; a
+   * message larger than all of it is refused with QOS_NACK_LOCAL.
    */
   readonly outboxBytes?: number;
   /** QoS 1/2 publishes sent and not yet acknowledged, at most (default MQTT_MAX_INFLIGHT). */
@@ -155,6 +156,8 @@ class Session implements StreamHandlers, MqttDecoderOptions {
   #nextId = 1;
   #born = false;
   readonly #keepAliveMs: number;
+  /** The outbox's cap: the first stream's mqtt_outbox_bytes, else the binding's. */
+  readonly #outboxCap: number;
   #lastTx = 0;
   #pingSentAt = -1;
   #connectSentAt = 0;
@@ -176,6 +179,7 @@ class Session implements StreamHandlers, MqttDecoderOptions {
     this.#link0 = link;
     const ka = link.policy.number("mqtt_keep_alive");
     this.#keepAliveMs = (ka ?? DEFAULT_KEEP_ALIVE_S) * 1000;
+    this.#outboxCap = link.policy.number("mqtt_outbox_bytes") ?? binding.outboxBytes;
     for (const o of held) {
       this.#outbox.set(o.packetId, o);
       this.#outboxBytes += o.payload.length;
@@ -517,7 +521,7 @@ class Session implements StreamHandlers, MqttDecoderOptions {
   #pullFromMembers(): void {
     for (let spins = 0; spins < this.#members.length;) {
       if (this.#phase !== "up" || this.#blocked) return;
-      if (this.#inflight >= this.#binding.maxInflight || this.#outboxBytes >= this.#binding.outboxBytes) return;
+      if (this.#inflight >= this.#binding.maxInflight || this.#outboxBytes >= this.#outboxCap) return;
       const m = this.#members[this.#turn % this.#members.length]!;
       this.#turn = (this.#turn + 1) % this.#members.length;
       if (m.wantsToSend && m.pull()) spins = 0;
@@ -528,8 +532,8 @@ class Session implements StreamHandlers, MqttDecoderOptions {
   /** A whole message from a member's app. */
   message(m: Member, topic: Uint8Array, payload: Uint8Array, qos: QoS, retain: boolean): void {
     if (qos === 0) return this.#publish(topic, payload, 0, retain, false, 0);
-    if (payload.length > this.#binding.outboxBytes) {
-      this.host.log(`${m.link.streamtype}: a ${payload.length}-byte QoS ${qos} publish cannot fit the ${this.#binding.outboxBytes}-byte outbox: refused`);
+    if (payload.length > this.#outboxCap) {
+      this.host.log(`${m.link.streamtype}: a ${payload.length}-byte QoS ${qos} publish cannot fit the ${this.#outboxCap}-byte outbox: refused`);
       m.link.done(State.QOS_NACK_LOCAL);
       return;
     }
