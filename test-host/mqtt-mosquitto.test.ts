@@ -17,6 +17,7 @@ import { patternBytes } from "./support/run-stream.js";
 import { prng } from "./support/prng.js";
 import { BLOB } from "../src/host.js";
 import { MqttDecoder, Packet } from "../src/wire/mqtt/index.js";
+import { outboxBlobName } from "../src/protocols/mqtt-outbox.js";
 
 const have = mosquittoPath() !== undefined;
 let broker: Broker | undefined;
@@ -409,5 +410,71 @@ test("streams come and go on a shared connection: one leaves (UNSUBSCRIBE), the 
   } finally {
     rig.close();
     await other.endAsync();
+  }
+});
+
+test("outbox in blob storage: QoS 1 publishes unacknowledged at a reboot go out after it, and are acknowledged then", { timeout: 60_000 }, async (t) => {
+  if (!requirePeer("mosquitto", have, t)) return;
+  // a relay to the broker that, while `deaf`, passes the CONNACK and nothing more back: the PUBACKs are lost
+  let deaf = true;
+  const sockets: net.Socket[] = [];
+  const relay = net.createServer((c) => {
+    const up = net.connect(broker!.port, "127.0.0.1");
+    sockets.push(c, up);
+    let back = 0;
+    c.pipe(up);
+    up.on("data", (d: Buffer) => {
+      if (!deaf) return void c.write(d);
+      const pass = d.subarray(0, Math.max(0, 4 - back));
+      back += d.length;
+      if (pass.length) c.write(pass);
+    });
+    c.on("error", () => up.destroy());
+    up.on("error", () => c.destroy());
+    c.on("close", () => up.destroy());
+  });
+  await new Promise<void>((r) => relay.listen(0, "127.0.0.1", r));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    relay.close();
+  });
+  const port = (relay.address() as net.AddressInfo).port;
+  const policy = compileMqttPolicy(port, { p: { mqtt_topic: "persist/ss", mqtt_qos: 1, mqtt_keep_alive: 0 } });
+  const other = await peer(broker!.port);
+  const got: string[] = [];
+  other.on("message", (_t, p) => got.push(p.toString()));
+  t.after(() => other.endAsync());
+  await other.subscribeAsync("persist/ss", { qos: 1 });
+  const first = new Rig(policy, { persistBytes: 4000, ackTimeoutMs: 60_000 });
+  const queue = ["one", "two", "three"].map((s) => new TextEncoder().encode(s));
+  // the broker key of a plain connection to 127.0.0.1:port without trust store or client cert
+  const blobName = outboxBlobName(`tcp|127.0.0.1|${port}||`);
+  let stored: Uint8Array | undefined;
+  try {
+    const p = first.open("p", { send: () => queue.shift() });
+    p.stream.connect();
+    await waitFor(() => connected(p), () => p.states.join(" "));
+    for (let i = 0; i < 3; i++) p.stream.requestTx();
+    await waitFor(() => got.length === 3, () => `peer got ${got}`);
+    assert.equal(p.acks, 0, "no PUBACK came through");
+    // the "reboot": everything of the first run goes, but its blob storage
+    stored = first.host.blobs.get(blobName);
+  } finally {
+    first.close();
+    for (const s of sockets) s.destroy();
+  }
+  assert.ok(stored, `the outbox is in blob ${blobName}`);
+  deaf = false;
+  const second = new Rig(policy, { persistBytes: 4000 }, { [blobName]: stored });
+  try {
+    const p = second.open("p");
+    p.stream.connect();
+    await waitFor(() => p.acks === 3, () => `${p.states.join(" ")} ${second.logs.join("|")}`);
+    await waitFor(() => got.length === 6, () => `peer got ${got}`);
+    assert.deepEqual(got.slice(3), ["one", "two", "three"], "sent again after the reboot, in order");
+    assert.ok(second.logs.some((l) => /3 unacknowledged publishes read back/.test(l)), second.logs.join("\n"));
+    assert.equal(second.host.blobs.get(blobName), undefined, "an empty outbox leaves no blob");
+  } finally {
+    second.close();
   }
 });

@@ -20,6 +20,7 @@ import {
   topicMatches, topicNameFault, topicFilterFault, type MqttDecoderOptions, type MqttPacket, type PublishPacket, type QoS,
 } from "../wire/mqtt/index.js";
 import { utf8Encode, utf8Decode } from "../util/utf8.js";
+import { outboxBlobName, saveOutbox, loadOutbox } from "./mqtt-outbox.js";
 
 export interface MqttBindingOptions {
   /** Largest packet sent or received, fixed header included (default MQTT_MAX_PACKET). */
@@ -35,6 +36,13 @@ export interface MqttBindingOptions {
   readonly maxInflight?: number;
   /** A QoS 1/2 publish not acknowledged this long is sent again with DUP (default: the context's responseTimeoutMs). */
   readonly ackTimeoutMs?: number;
+  /**
+   * Keep the outbox in blob storage (`mqo.<hash of the broker>`),
+   * rewritten after each change, so that unacknowledged publishes survive a
+   * reboot; at most this many bytes of it (a device's blob holds about 4000).
+   * Off by default: on a device every change is a flash write.
+   */
+  readonly persistBytes?: number;
 }
 
 /** A 256 KiB payload with its topic and header. */
@@ -83,6 +91,9 @@ class MqttBinding implements ProtocolBinding {
   readonly outboxBytes: number;
   readonly maxInflight: number;
   readonly ackTimeoutMs: number | undefined;
+  readonly persistBytes: number;
+  /** Broker keys whose stored outbox was read (once per context). */
+  readonly #loaded = new Set<string>();
   /** Live connections by broker key. */
   readonly #sessions = new Map<string, Session>();
   /** Unacknowledged publishes of connections that ended, by broker key, for the next connection there. */
@@ -95,13 +106,14 @@ class MqttBinding implements ProtocolBinding {
     this.outboxBytes = o.outboxBytes ?? MQTT_OUTBOX_BYTES;
     this.maxInflight = o.maxInflight ?? MQTT_MAX_INFLIGHT;
     this.ackTimeoutMs = o.ackTimeoutMs;
+    this.persistBytes = o.persistBytes ?? 0;
   }
 
   open(link: StreamLink, connect: ConnectOptions): Connection {
     const key = brokerKey(link, connect);
     let session = this.#sessions.get(key);
     if (!session) {
-      session = new Session(this, key, link, connect, this.#held.get(key) ?? []);
+      session = new Session(this, key, link, connect, this.#held.get(key) ?? this.#stored(key, link));
       this.#held.delete(key);
       this.#sessions.set(key, session);
     }
@@ -118,6 +130,36 @@ class MqttBinding implements ProtocolBinding {
       this.#clientIds.set(key, id);
     }
     return id;
+  }
+
+  /** What a previous run left in blob storage for this broker, the first time it is asked for. */
+  #stored(key: string, link: StreamLink): Outgoing[] {
+    if (!this.persistBytes || this.#loaded.has(key)) return [];
+    this.#loaded.add(key);
+    const name = outboxBlobName(key);
+    let blob: Uint8Array | undefined;
+    try {
+      blob = link.host.blobs.get(name);
+    } catch (e) {
+      link.host.log(`mqtt: blob ${name} cannot be read: ${String((e as Error)?.message ?? e)}`);
+    }
+    if (!blob) return [];
+    const stored = loadOutbox(blob);
+    if (typeof stored === "string") {
+      link.host.log(`mqtt: blob ${name} dropped: ${stored}`);
+      link.host.blobs.delete(name);
+      return [];
+    }
+    link.host.log(`mqtt: ${stored.length} unacknowledged publishes read back from blob ${name}`);
+    return stored.map((p) => ({ ...p, birth: false, sent: false, sentAt: 0, resends: 0 }));
+  }
+
+  /** Writes a connection's outbox to its blob, when persistence is on. */
+  persist(key: string, link: StreamLink, outbox: Iterable<Outgoing>): void {
+    if (!this.persistBytes) return;
+    this.#loaded.add(key); // what is stored now is this run's
+    const left = saveOutbox(link.host.blobs, outboxBlobName(key), outbox, this.persistBytes);
+    if (left) link.host.log(`mqtt: ${left} unacknowledged publishes over the ${this.persistBytes}-byte blob are not stored`);
   }
 
   /** The connection is over: its unacknowledged publishes wait for the next one to the same broker. */
@@ -358,9 +400,10 @@ class Session implements StreamHandlers, MqttDecoderOptions {
       case Packet.PUBACK: return this.#acked(p.packetId, 1);
       case Packet.PUBREC: {
         const o = this.#outbox.get(p.packetId);
-        if (o && o.qos === 2) {
+        if (o && o.qos === 2 && !o.released) {
           o.released = true;
           o.sentAt = this.host.now();
+          this.#binding.persist(this.key, this.#link0, this.#outbox.values());
         }
         // a PUBREC for something unknown is answered all the same, so the broker can let go of it
         this.#send({ type: Packet.PUBREL, packetId: p.packetId });
@@ -545,6 +588,7 @@ class Session implements StreamHandlers, MqttDecoderOptions {
     const o: Outgoing = { owner, topic, payload, qos, retain, birth, packetId: this.#freeId(), released: false, sent: false, sentAt: 0, resends: 0 };
     this.#outbox.set(o.packetId, o);
     this.#outboxBytes += payload.length;
+    this.#binding.persist(this.key, this.#link0, this.#outbox.values());
     if (this.#inflight < this.#binding.maxInflight && !this.#blocked) this.#transmit(o, false);
   }
 
@@ -585,6 +629,7 @@ class Session implements StreamHandlers, MqttDecoderOptions {
     this.#outbox.delete(o.packetId);
     this.#outboxBytes -= o.payload.length;
     if (o.sent) this.#inflight--;
+    this.#binding.persist(this.key, this.#link0, this.#outbox.values());
     const m = this.#members.find((x) => x.link.streamtype === o.owner);
     if (!m) {
       this.host.log(`mqtt: publish ${o.packetId} to "${text(o.topic)}" ${ok ? "acknowledged" : "failed"}; its stream is gone`);
