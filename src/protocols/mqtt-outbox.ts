@@ -24,7 +24,8 @@ export interface StoredPublish {
   readonly released: boolean;
 }
 
-const MAGIC = [0x4d, 0x51, 0x4f, 0x31]; // "MQO1"
+/** "MQO1". Frozen: on the device, module-level objects are preloaded into flash. */
+const MAGIC: readonly number[] = Object.freeze([0x4d, 0x51, 0x4f, 0x31]);
 
 /** The blob holding the outbox of the connections with this broker key: "mqo." and 8 hex digits (blob names are at most 15 characters). */
 export function outboxBlobName(brokerKey: string): string {

@@ -183,7 +183,8 @@ class Session implements StreamHandlers, MqttDecoderOptions {
   readonly #binding: MqttBinding;
   readonly #link0: StreamLink;
   readonly #members: Member[] = [];
-  readonly #stream: ByteStream;
+  /** Undefined only while host.connect() runs (a host may report an error from inside it). */
+  #stream: ByteStream | undefined;
   readonly #decoder: MqttDecoder;
   #phase: Phase = "connecting";
   #connected: { readonly timings: ConnectTimings; readonly peer?: string } | undefined;
@@ -231,6 +232,7 @@ class Session implements StreamHandlers, MqttDecoderOptions {
     // The session is its own host handlers object (its on* methods below):
     // five closures would cost slots for as long as the connection lives.
     this.#stream = link.host.connect(connect, this);
+    if (this.#phase === "closed") this.#stream.close();
   }
 
   // ---- host handlers: each guarded, as an exception out of one would end
@@ -683,7 +685,7 @@ class Session implements StreamHandlers, MqttDecoderOptions {
   }
 
   #hostWrite(bytes: Uint8Array): void {
-    if (!this.#stream.write(bytes)) this.#blocked = true;
+    if (!this.#stream!.write(bytes)) this.#blocked = true;
   }
 
   // ---- ending ----
@@ -703,7 +705,7 @@ class Session implements StreamHandlers, MqttDecoderOptions {
     this.#phase = "closed";
     if (this.#tick !== undefined) this.host.clearTimer(this.#tick);
     this.#tick = undefined;
-    this.#stream.close();
+    this.#stream?.close();
     const unacked = [...this.#outbox.values()];
     for (const o of unacked) o.sent = false;
     if (reason && unacked.length) this.host.log(`mqtt: ${unacked.length} unacknowledged publishes wait for the next connection`);
