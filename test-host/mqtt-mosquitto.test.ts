@@ -16,7 +16,7 @@ import { compileMqttPolicy, Rig, waitFor, type Recorder } from "./support/mqtt-r
 import { patternBytes } from "./support/run-stream.js";
 import { prng } from "./support/prng.js";
 import { BLOB } from "../src/host.js";
-import { MqttDecoder, Packet } from "../src/wire/mqtt/index.js";
+import { MqttDecoder, Packet, encodePacket } from "../src/wire/mqtt/index.js";
 import { outboxBlobName } from "../src/protocols/mqtt-outbox.js";
 
 const have = mosquittoPath() !== undefined;
@@ -476,5 +476,56 @@ test("outbox in blob storage: QoS 1 publishes unacknowledged at a reboot go out 
     assert.equal(second.host.blobs.get(blobName), undefined, "an empty outbox leaves no blob");
   } finally {
     second.close();
+  }
+});
+
+test("a scripted broker sees UNSUBSCRIBE when a stream leaves and DISCONNECT after the last; an inbound QoS 2 DUP is delivered once", { timeout: 60_000 }, async () => {
+  const seen: string[] = [];
+  let client: net.Socket | undefined;
+  const server = net.createServer((s) => {
+    client = s;
+    s.on("error", () => undefined);
+    const d = new MqttDecoder({
+      maxPacketBytes: 1 << 16,
+      onPacket: (p) => {
+        if (p.type === Packet.CONNECT) return void s.write(encodePacket({ type: Packet.CONNACK, sessionPresent: false, returnCode: 0 }));
+        if (p.type === Packet.SUBSCRIBE) {
+          seen.push(`SUBSCRIBE ${p.subscriptions[0]!.filter}`);
+          return void s.write(encodePacket({ type: Packet.SUBACK, packetId: p.packetId, returnCodes: [2] }));
+        }
+        if (p.type === Packet.UNSUBSCRIBE) seen.push(`UNSUBSCRIBE ${p.filters.join()}`);
+        else if (p.type === Packet.PUBREC || p.type === Packet.PUBCOMP) seen.push(`${p.type === Packet.PUBREC ? "PUBREC" : "PUBCOMP"} ${p.packetId}`);
+        else if (p.type === Packet.DISCONNECT) seen.push("DISCONNECT");
+      },
+    });
+    s.on("data", (b) => d.push(new Uint8Array(b)));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  const rig = new Rig(compileMqttPolicy(port, { a: { mqtt_subscribe: "s/a", mqtt_qos: 2 }, b: { mqtt_subscribe: "s/b", mqtt_qos: 2 } }));
+  try {
+    const a = rig.open("a");
+    const b = rig.open("b");
+    a.stream.connect();
+    b.stream.connect();
+    await waitFor(() => connected(a) && connected(b), () => `${a.states} ${b.states} ${seen}`);
+    const publish = (dup: boolean) => encodePacket({ type: Packet.PUBLISH, topic: "s/a", payload: new TextEncoder().encode("q2"), qos: 2, retain: false, dup, packetId: 7 });
+    client!.write(publish(false));
+    client!.write(publish(true));
+    await waitFor(() => seen.filter((x) => x === "PUBREC 7").length === 2, () => `${seen}`);
+    client!.write(encodePacket({ type: Packet.PUBREL, packetId: 7 }));
+    await waitFor(() => seen.includes("PUBCOMP 7"), () => `${seen}`);
+    assert.equal(a.rx.length, 1, "delivered once");
+    assert.equal(b.rx.length, 0);
+    a.stream.destroy();
+    await waitFor(() => seen.includes("UNSUBSCRIBE s/a"), () => `${seen}`);
+    assert.ok(!seen.includes("DISCONNECT"), "b still uses the connection");
+    b.stream.destroy();
+    await waitFor(() => seen.includes("DISCONNECT"), () => `${seen}`);
+    assert.deepEqual(seen.slice(-2), ["UNSUBSCRIBE s/b", "DISCONNECT"]);
+    assert.equal(rig.host.connects, 1);
+  } finally {
+    rig.close();
+    server.close();
   }
 });
