@@ -529,3 +529,30 @@ test("a scripted broker sees UNSUBSCRIBE when a stream leaves and DISCONNECT aft
     server.close();
   }
 });
+
+test("birth: one message per connection after the first SUBACK; CONNECTED only after its PUBACK", { timeout: 60_000 }, async (t) => {
+  if (!requirePeer("mosquitto", have, t)) return;
+  const port = broker!.port;
+  const birth = { mqtt_birth_topic: "birth/${dev}", mqtt_birth_message: "${dev} is up", mqtt_birth_qos: 1, metadata: [{ dev: "" }] };
+  const policy = compileMqttPolicy(port, { a: { mqtt_subscribe: "birth/a", mqtt_qos: 1, ...birth }, b: { mqtt_subscribe: "birth/b", mqtt_qos: 1, ...birth } });
+  const other = await peer(port);
+  const births: string[] = [];
+  other.on("message", (topic, p) => births.push(`${topic}: ${p.toString()}`));
+  await other.subscribeAsync("birth/+", { qos: 1 });
+  const rig = new Rig(policy);
+  try {
+    const a = rig.open("a", { metadata: { dev: "d1" } });
+    a.stream.connect();
+    await waitFor(() => connected(a), () => a.states.join(" "));
+    const b = rig.open("b", { metadata: { dev: "d1" } });
+    b.stream.connect();
+    await waitFor(() => connected(b), () => b.states.join(" "));
+    await waitFor(() => births.length >= 1, () => `${births}`);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(births, ["birth/d1: d1 is up"], "one birth for the shared connection");
+    assert.equal(a.acks, 0, "the birth's PUBACK is CONNECTED, not QOS_ACK_REMOTE");
+  } finally {
+    rig.close();
+    await other.endAsync();
+  }
+});
