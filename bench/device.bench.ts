@@ -19,6 +19,10 @@
 //   device-idle-stream      per idle stream                              <= 64 slots
 //   device-download-plain   high-water of a 1 MiB GET over the stream    <= 300 slots
 //   device-download-tls     the same over TLS                            <= 600 slots
+//   device-mqtt-stream      4 MQTT streams subscribed on one shared connection and a
+//                           publisher, one QoS 1 message to all: high-water / 4  <= 200 slots
+//                           (the connection and the publisher are shared out over the 4)
+//                           (issue 10; needs mosquitto, started here)
 //   device-retained         after the last stream is destroyed           0 slots
 //   device-stack-tls        JS stack high-water of the TLS GET           <= creation.stack
 //                           (XS's instrumented mark: JS frames only, not what native code pushes)
@@ -34,6 +38,7 @@ import { startH1Servers } from "../test-host/support/h1-servers.js";
 import { moddableSdk, buildApp, runInMcsim, repoRoot, SDK_HINT } from "../test-host/support/mcsim.js";
 import { compilePolicy } from "../tools/policy/compile.js";
 import { base64Encode } from "../src/util/base64.js";
+import { Broker, mosquittoPath } from "../test-host/support/mosquitto.js";
 
 const DOWNLOAD = 1024 * 1024;
 
@@ -80,7 +85,13 @@ async function main(): Promise<number> {
 
   const pki = testPki();
   const servers = await startH1Servers(pki);
+  if (!mosquittoPath()) {
+    console.error("bench:device needs mosquitto (Debian package mosquitto) for its MQTT figures.");
+    return 1;
+  }
+  const broker = await Broker.start();
   try {
+    const mqtt = { endpoint: "127.0.0.1", port: broker.port, protocol: "mqtt", retry: "quick", mqtt_qos: 1 };
     const get = (port: number, url: string, tls: boolean) => ({
       endpoint: "127.0.0.1", port, protocol: "h1", http_method: "GET", http_url: url, retry: "quick", timeout_ms: 120000,
       ...(tls ? { tls: true, tls_trust_store: "test" } : {}),
@@ -95,6 +106,8 @@ async function main(): Promise<number> {
         { dl_tls: get(servers.ports.tls, `/bytes/${DOWNLOAD}`, true) },
         { get_plain: get(servers.ports.plain, "/status/200", false) },
         { get_tls: get(servers.ports.tls, "/status/200", true) },
+        { mqtt_sub: { ...mqtt, mqtt_subscribe: "bench/mqtt/#" } },
+        { mqtt_pub: { ...mqtt, mqtt_topic: "bench/mqtt/all" } },
       ],
     }));
     if (!compiled.binary) throw new Error(`bench policy: ${JSON.stringify(compiled.diagnostics)}`);
@@ -155,6 +168,10 @@ async function main(): Promise<number> {
       ["all of XS at the high-water, plain / TLS", `${plain.heapTop.slots} / ${tls.heapTop.slots}`,
         `${plain.heapTop.chunks} / ${tls.heapTop.chunks}`],
       ["preloaded objects written at run time: at boot / at the end", `${f("aliased-at-boot")} / ${f("aliased-at-end")}`, ""],
+      [`MQTT: ${f("mqtt").subscribers} subscribed streams + a publisher on one connection, one QoS 1 message: high-water`,
+        `${f("mqtt").highWater.slots}`, `${f("mqtt").highWater.chunks}`],
+      ["MQTT: high-water per subscribed stream, connection and publisher included (budget 200)", `${f("mqtt").perSubscriber}`, ""],
+      ["MQTT: each subscribed stream more on the connection, once connected", `${f("mqtt").eachMore}`, ""],
     ];
     console.log(`\nXS in mcsim (${path.basename(sdk.root)} at ${sdk.root}), instrumented build, ESP32 creation: ` +
       `stack ${creation.stack}, heap ${creation.heap.initial} slots, chunks ${creation.chunk.initial} bytes\n`);
@@ -177,6 +194,7 @@ async function main(): Promise<number> {
     bench("device-stack-tls", "slots", tls.stackPeak, creation.stack);
     bench("device-heap-top", "slots", heapTop, creation.heap.initial);
     bench("device-chunk-top", "bytes", chunkTop, creation.chunk.initial);
+    bench("device-mqtt-stream", "slots", f("mqtt").perSubscriber, 200);
 
     if (process.argv.includes("--stack-probe")) {
       // Does the whole app (TLS GETs included) run with this JS stack?
@@ -205,6 +223,7 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     servers.close();
+    await broker.close();
   }
 }
 

@@ -12,5 +12,6 @@ export { Policy, PolicyError, type PolicyErrorCode, type StreamType } from "./po
 export { h1 } from "./protocols/h1.js";
 export { ws, createWsBinding, type WsBindingOptions } from "./protocols/ws.js";
 export { createH2Binding, type H2BindingOptions } from "./protocols/h2.js";
+export { createMqttBinding, type MqttBindingOptions } from "./protocols/mqtt.js";
 export type { Host } from "./host.js";
 export type { ProtocolBinding } from "./protocols/binding.js";

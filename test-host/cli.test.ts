@@ -17,7 +17,7 @@ test("compile writes the binary and summarises it; inspect prints canonical JSON
   const out = path.join(tmp, "demo.ssp");
   const c = run("compile", "policies/demo.json", "-o", out);
   assert.equal(c.status, 0, c.stderr);
-  assert.match(c.stdout, /streamtypes {2}6: demo_get, demo_h2, demo_post, demo_tls, demo_untrusted, demo_ws/);
+  assert.match(c.stdout, /streamtypes {2}7: demo_get, demo_h2, demo_mqtt, demo_post, demo_tls, demo_untrusted, demo_ws/);
   assert.match(c.stdout, /certs {8}2: demo_ca \(\d+ bytes DER\), isrg_root_x1 \(1391 bytes DER\)/);
   assert.match(c.stdout, /\d+ bytes of minified JSON -> \d+ bytes binary/);
   const i = run("inspect", out);

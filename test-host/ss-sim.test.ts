@@ -114,7 +114,7 @@ test("a policy with errors, or without the streamtype: exit 3", async () => {
   assert.equal(r.stderr, `${bad}:1:23: /s/0/t/port: expected an integer 1..65535, got "80x"\n${bad}: 1 error\n`);
   const none = await sim("--policy", path.join(repoRoot, "policies/demo.json"), "--stream", "nope");
   assert.equal(none.status, 3);
-  assert.match(none.stderr, /has no streamtype "nope" \(it has demo_get, demo_h2, demo_post, demo_tls, demo_untrusted, demo_ws\)\n$/);
+  assert.match(none.stderr, /has no streamtype "nope" \(it has demo_get, demo_h2, demo_mqtt, demo_post, demo_tls, demo_untrusted, demo_ws\)\n$/);
 });
 
 test("usage errors: exit 2; --help documents every exit status", async () => {

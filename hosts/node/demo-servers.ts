@@ -3,6 +3,7 @@
 // and http/2 over TLS on 127.0.0.1:7690 (the same certificate).
 // GET answers with a line naming the scheme and the URL; POST counts the body.
 // A WebSocket upgrade to /echo (the `ws` package's server) echoes every message.
+// An MQTT broker (aedes, in-process) listens on 127.0.0.1:7683.
 
 import http from "node:http";
 import http2 from "node:http2";
@@ -10,9 +11,12 @@ import https from "node:https";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { WebSocketServer } from "ws";
+import net from "node:net";
+import { Aedes } from "aedes";
 
 export const DEMO_HTTP_PORT = 7681;
 export const DEMO_HTTPS_PORT = 7682;
+export const DEMO_MQTT_PORT = 7683;
 export const DEMO_H2_PORT = 7690;
 
 export interface DemoServers {
@@ -30,7 +34,7 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
   res.end(`hello from ${req.socket.localPort === DEMO_HTTPS_PORT ? "https" : "http"}: you asked for ${req.url}\n`);
 }
 
-function listen(server: http.Server, port: number): Promise<void> {
+function listen(server: net.Server, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
       reject(new Error(e.code === "EADDRINUSE" ? `port ${port} is taken; the demo policy needs it free` : e.message)));
@@ -69,6 +73,11 @@ function h2Server(cert: string, key: Buffer): { server: http2.Http2SecureServer;
   };
 }
 
+/** Stops the broker and its listener (and drops the connections still open). */
+function closeBroker(broker: Aedes, server: net.Server): Promise<void> {
+  return new Promise((resolve) => broker.close(() => server.close(() => resolve())));
+}
+
 /** Starts both servers; `root` is the package root (for policies/demo-certs). */
 export async function startDemoServers(root: string): Promise<DemoServers> {
   const certs = path.join(root, "policies/demo-certs");
@@ -85,17 +94,20 @@ export async function startDemoServers(root: string): Promise<DemoServers> {
       else socket.destroy();
     });
   }
+  const broker = await Aedes.createBroker();
+  const mqtt = net.createServer(broker.handle);
   const servers = {
     close: async () => {
       for (const c of echo.clients) c.terminate();
       echo.close();
-      await Promise.all([close(plain), close(secure), h2.close()]);
+      await Promise.all([close(plain), close(secure), h2.close(), closeBroker(broker, mqtt)]);
     },
   };
   try {
     await listen(plain, DEMO_HTTP_PORT);
     await listen(secure, DEMO_HTTPS_PORT);
     await listen(h2.server as unknown as http.Server, DEMO_H2_PORT);
+    await listen(mqtt, DEMO_MQTT_PORT);
   } catch (e) {
     await servers.close();
     throw e;

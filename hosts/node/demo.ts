@@ -12,20 +12,24 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { loadPolicy, runSim } from "./sim.js";
-import { DEMO_HTTP_PORT, DEMO_HTTPS_PORT, DEMO_H2_PORT, startDemoServers } from "./demo-servers.js";
+import { DEMO_HTTP_PORT, DEMO_HTTPS_PORT, DEMO_H2_PORT, DEMO_MQTT_PORT, startDemoServers } from "./demo-servers.js";
 
 const self = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(self), "../../..");
 const pidFile = path.join(root, "build/demo-servers.pid");
-const where = `http on 127.0.0.1:${DEMO_HTTP_PORT}, https on 127.0.0.1:${DEMO_HTTPS_PORT}, h2 on 127.0.0.1:${DEMO_H2_PORT}`;
+const where = `http on 127.0.0.1:${DEMO_HTTP_PORT}, https on 127.0.0.1:${DEMO_HTTPS_PORT}, h2 on 127.0.0.1:${DEMO_H2_PORT}, mqtt on 127.0.0.1:${DEMO_MQTT_PORT}`;
 
-const STEPS: { stream: string; expect: number; what: string; metadata?: Map<string, string>; send?: Uint8Array }[] = [
+const STEPS: { stream: string; expect: number; what: string; metadata?: Map<string, string>; send?: Uint8Array; durationMs?: number }[] = [
   { stream: "demo_get", expect: 0, what: "GET with ${device} metadata in the URL", metadata: new Map([["device", "sim 1"]]) },
   { stream: "demo_post", expect: 0, what: "POST of 64 KiB from onTx", send: new Uint8Array(65536).fill(0x61) },
   { stream: "demo_tls", expect: 0, what: "GET over TLS, verified against the policy's own CA, with perf timings" },
   { stream: "demo_h2", expect: 0, what: "GET over http/2 (TLS with ALPN h2), ${device} in the URL", metadata: new Map([["device", "sim 1"]]) },
   { stream: "demo_untrusted", expect: 1, what: "the same server, but the policy trusts another CA: refused" },
   { stream: "demo_ws", expect: 0, what: "WebSocket over TLS: a text message to the echo server and back", send: new TextEncoder().encode("hello over ws \u2708") },
+  {
+    stream: "demo_mqtt", expect: 0, what: "MQTT: subscribe to demo/${device}/#, publish at QoS 1 to demo/${device}/hello, receive it back",
+    metadata: new Map([["device", "sim1"]]), send: new TextEncoder().encode("hello over MQTT"), durationMs: 1500,
+  },
 ];
 
 async function demo(): Promise<number> {
@@ -37,7 +41,7 @@ async function demo(): Promise<number> {
     for (const step of STEPS) {
       process.stdout.write(`\n== ${step.stream}: ${step.what}\n`);
       const code = await runSim({
-        policy, stream: step.stream, metadata: step.metadata, send: step.send,
+        policy, stream: step.stream, metadata: step.metadata, send: step.send, durationMs: step.durationMs,
         log: (line) => process.stdout.write(`           log: ${line}\n`),
       });
       if (code !== step.expect) {

@@ -12,6 +12,7 @@ import { Policy, PolicyError } from "../../src/policy/reader.js";
 import { h1 } from "../../src/protocols/h1.js";
 import { ws } from "../../src/protocols/ws.js";
 import { createH2Binding } from "../../src/protocols/h2.js";
+import { createMqttBinding } from "../../src/protocols/mqtt.js";
 import { compilePolicy } from "../../tools/policy/compile.js";
 import { formatDiagnostic } from "../../tools/policy/diagnostics.js";
 
@@ -83,7 +84,7 @@ export function runSim(o: SimOptions): Promise<number> {
   const stamp = () => `[${((host.now() - started) / 1000).toFixed(3).padStart(7)}s]`;
   // the device's boot: the stream connects once the system is OPERATIONAL
   const device = startDevice(host, {
-    bindings: [h1, createH2Binding(), ws],
+    bindings: [h1, createH2Binding(), ws, createMqttBinding()],
     builtIn: o.policy,
     store: o.policyStore === undefined ? undefined : new FilePolicyStore(o.policyStore),
     onPolicyReport: (r) => print(`${stamp()} policy ${r.outcome}: ${r.message}`),

@@ -110,6 +110,8 @@ export const STREAMTYPE_KEYS: readonly KeySpec[] = Object.freeze([
   k("mqtt_birth_qos", "u8", 0, 2),
   k("mqtt_birth_retain", "flag"),
   k("aws_iot", "flag"),
+  // not an lws key: the MQTT binding's outbox cap (docs/mqtt.md)
+  k("mqtt_outbox_bytes", "u32", 0, 0xffffffff),
 ]);
 
 /** Key name → id (its index in STREAMTYPE_KEYS). */

@@ -32,6 +32,11 @@ export interface ConnectionEnd {
   readonly retryAfterMs?: number;
   /** The fault is on this side (a request no connection can carry): retrying over the network cannot help. */
   readonly local?: boolean;
+  /**
+   * The server refused our credentials in its own protocol (MQTT CONNACK
+   * "not authorized"): AUTH_FAILED before CONNECTED, as for "tls-auth", and no retry.
+   */
+  readonly authFailed?: boolean;
 }
 
 export interface StreamLink {

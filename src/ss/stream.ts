@@ -296,7 +296,7 @@ export class SecureStream {
     if (this.#link === link) this.#link = undefined;
     if (end.reason) this.#env.host.log(`${this.streamtype}: ${end.reason}`);
     const wasUp = (this.#flags & DANGLING) !== 0;
-    const authFailed = !wasUp && end.error === "tls-auth";
+    const authFailed = !wasUp && (end.error === "tls-auth" || end.authFailed === true);
     const report = wasUp ? State.DISCONNECTED : authFailed ? State.AUTH_FAILED : end.local ? 0 : State.UNREACHABLE;
     if (report && this.#event(report) !== Ret.OK) return;
     if (authFailed) {

@@ -5,8 +5,9 @@
 //
 // Config (mc/config; the manifest's "config", or name=value on mcconfig's
 // command line):
-// - streams: [{ stream, metadata?, send? }]: what to run; `send` is a body
-//   length (bytes of "a"), sent with its length announced.
+// - streams: [{ stream, metadata?, send?, rx? }]: what to run; `send` is a body
+//   length (bytes of "a"), sent with its length announced; with `rx`, the
+//   stream is done once that many bytes came in as well as its QOS_ACK_REMOTE.
 // - dns: DNS servers (IPv4). Without it, the device's DHCP servers; the
 //   simulator has none.
 //
@@ -29,11 +30,14 @@ import { sendBytes } from "xs-secure-streams/ss/send-bytes";
 import { h1 } from "xs-secure-streams/protocols/h1";
 import { ws } from "xs-secure-streams/protocols/ws";
 import { createH2Binding } from "xs-secure-streams/protocols/h2";
+import { createMqttBinding } from "xs-secure-streams/protocols/mqtt";
 
 interface Step {
   readonly stream: string;
   readonly metadata?: Readonly<Record<string, string>>;
   readonly send?: number;
+  /** Done only once this many bytes came in too (an MQTT stream subscribed to what it publishes). */
+  readonly rx?: number;
 }
 
 /** policies/demo.json's streams, as hosts/node/demo.ts runs them. */
@@ -48,7 +52,7 @@ const DEMO: readonly Step[] = [
 
 const steps: readonly Step[] = config.streams ?? DEMO;
 const host = new ModdableHost({ dnsServers: config.dns ?? dnsServers() });
-const ss = new SecureStreams(host, Policy.open(new Resource("policy.dat")), { bindings: [h1, createH2Binding(), ws] });
+const ss = new SecureStreams(host, Policy.open(new Resource("policy.dat")), { bindings: [h1, createH2Binding(), ws, createMqttBinding()] });
 let failed = 0;
 run(0);
 
@@ -63,6 +67,7 @@ function run(index: number): void {
   // a ws message has no result state: the first whole message received is the success (as ss-sim)
   const messages = ss.policy.streamtype(name)?.protocol === "ws";
   let received = 0;
+  let acked = false;
   let ended = false;
   // The end of a stream's run: the same rule as ss-sim (hosts/node/sim.ts).
   const end = (ok: boolean) => {
@@ -80,7 +85,10 @@ function run(index: number): void {
     onState(state) {
       if (ended) return Ret.OK;
       trace(`ss ${name} state ${stateName(state)}\n`);
-      if (state === State.QOS_ACK_REMOTE) end(true);
+      if (state === State.QOS_ACK_REMOTE) {
+        acked = true;
+        if (received >= (step.rx ?? 0)) end(true);
+      }
       else if (state === State.QOS_NACK_REMOTE || state === State.ALL_RETRIES_FAILED || state === State.AUTH_FAILED) end(false);
       else if (state === State.TIMEOUT) {
         end(false);
@@ -97,6 +105,7 @@ function run(index: number): void {
       // Digest.write reads any byte buffer or view; its typings say ArrayBuffer.
       digest.write(payload as unknown as ArrayBuffer);
       if (messages && flags & RxFlag.EOM) end(true);
+      if (acked && step.rx !== undefined && received >= step.rx) end(true);
       return Ret.OK;
     },
     onTx: sendBytes(new Uint8Array(step.send ?? 0).fill(0x61)),
