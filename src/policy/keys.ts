@@ -1,8 +1,8 @@
 // The streamtype keys of the policy language and how each is stored in the
 // binary table. The compiler and the reader share this table, so a key's
-// position here is its id in the binary format. Ids never change; adding a
-// key also needs a new format version, because older readers refuse records
-// holding ids they do not know.
+// position here is its id in the binary format. Ids never change: a new key
+// is appended and keeps the format version, since an older reader refuses a
+// record holding an id it does not know (docs/policy-format.md, Versioning).
 
 /**
  * How a key's value is held in a streamtype record (sizes in bytes).
