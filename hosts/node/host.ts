@@ -50,6 +50,8 @@ export class NodeHost implements Host {
   /** @internal */
   readonly resolver: dns.Resolver | undefined;
   #warnedTlsClose = false;
+  /** @internal What the TLS first-flight readers of this host's connections did, summed (a test reads it). */
+  readonly flightWork = { scanned: 0, copied: 0 };
 
   constructor(options: NodeHostOptions = {}) {
     this.blobs = options.blobDir === undefined ? new MemoryBlobStore() : new FileBlobStore(options.blobDir);
@@ -229,7 +231,7 @@ class NodeStream implements ByteStream {
   #handshake(tcp: net.Socket, options: tls.ConnectionOptions, timings: { dnsMs: number; tcpMs: number }): void {
     this.#phase = "tls";
     const start = performance.now();
-    const probe = (this.#probe = new HandshakeProbe(tcp));
+    const probe = (this.#probe = new HandshakeProbe(tcp, this.#host.flightWork));
     let socket: tls.TLSSocket;
     try {
       socket = tls.connect({ ...options, socket: probe });
