@@ -36,7 +36,7 @@ import type { Crank } from "../hosts/xsnap/bridge.js";
 import { State } from "../src/ss/states.js";
 import { SecureStreams } from "../src/ss/context.js";
 import { Policy, StreamType } from "../src/policy/reader.js";
-import { h1 } from "../src/protocols/h1.js";
+import { createH1Binding } from "../src/protocols/h1.js";
 import { NodeHost } from "../hosts/node/host.js";
 import {
   FootprintWorker, footprintBundles, startLoopbackServer, loopbackPolicy, compileOrThrow, chunkBytes, esp32Bytes,
@@ -167,7 +167,7 @@ interface Layer {
 
 const POLICY: Layer["imports"][number] = ["src/policy/reader.js", ["Policy"]];
 const SS: Layer["imports"] = [["src/ss/context.js", ["SecureStreams"]], ["src/ss/states.js", ["State", "Ret", "RxFlag"]]];
-const H1: Layer["imports"][number] = ["src/protocols/h1.js", ["h1"]];
+const H1: Layer["imports"][number] = ["src/protocols/h1.js", ["createH1Binding"]];
 const XSHOST: Layer["imports"][number] = ["hosts/xsnap/xs-host.js", ["XSBridgeHost"]];
 
 /** Cumulative: each layer's bundle holds the ones before it, so differences are what a layer adds. */
@@ -422,7 +422,7 @@ async function countPolicyReads(server: LoopbackServer): Promise<Map<string, num
     };
   }
   const host = new NodeHost({ log: () => {} });
-  const ss = new SecureStreams(host, Policy.open(loopbackPolicy(server.port)), { bindings: [h1] });
+  const ss = new SecureStreams(host, Policy.open(loopbackPolicy(server.port)), { bindings: [createH1Binding()] });
   try {
     let acked: () => void = () => {};
     const stream = ss.create("small", { onState: (state) => void (state === State.QOS_ACK_REMOTE && acked()) });

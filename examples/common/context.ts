@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { NodeHost } from "../../hosts/node/host.js";
 import { SecureStreams } from "../../src/ss/context.js";
 import { Policy } from "../../src/policy/reader.js";
-import { h1 } from "../../src/protocols/h1.js";
+import { createH1Binding } from "../../src/protocols/h1.js";
 import { compilePolicy } from "../../tools/policy/compile.js";
 import { formatDiagnostic } from "../../tools/policy/diagnostics.js";
 import { cmdlineOption } from "./cmdline.js";
@@ -46,7 +46,7 @@ export function createContext(mainUrl: string, argv: readonly string[]): Example
   const policy = loadPolicy(file, argv);
   if (!policy) return undefined;
   const host = new NodeHost({ log: (line) => lwsl.notice(line.trimEnd()) });
-  const ss = new SecureStreams(host, policy, { bindings: [h1] });
+  const ss = new SecureStreams(host, policy, { bindings: [createH1Binding()] });
   return {
     host,
     ss,

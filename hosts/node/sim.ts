@@ -8,7 +8,7 @@ import { NodeHost } from "./host.js";
 import { SecureStreams } from "../../src/ss/context.js";
 import { State, RxFlag, Ret, stateName } from "../../src/ss/states.js";
 import { Policy, PolicyError } from "../../src/policy/reader.js";
-import { h1 } from "../../src/protocols/h1.js";
+import { createH1Binding } from "../../src/protocols/h1.js";
 import { compilePolicy } from "../../tools/policy/compile.js";
 import { formatDiagnostic } from "../../tools/policy/diagnostics.js";
 
@@ -67,7 +67,7 @@ export function runSim(o: SimOptions): Promise<number> {
   const print = o.print ?? ((line) => process.stdout.write(`${line}\n`));
   const host = new NodeHost({ log: o.log ?? ((line) => process.stderr.write(`  log: ${line}\n`)) });
   for (const [name, value] of o.blobs ?? []) host.blobs.set(name, value);
-  const ss = new SecureStreams(host, o.policy, { bindings: [h1] });
+  const ss = new SecureStreams(host, o.policy, { bindings: [createH1Binding()] });
   const started = host.now();
   const stamp = () => `[${((host.now() - started) / 1000).toFixed(3).padStart(7)}s]`;
   const out: WriteStream | undefined = o.out ? createWriteStream(o.out) : undefined;

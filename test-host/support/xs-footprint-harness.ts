@@ -86,7 +86,7 @@ export function bootPolicy(): void {
 
 /** boot(), step 3 of 3: the SecureStreams context with the h1 binding. */
 export function bootContext(strict = false): void {
-  ss = new rt.SecureStreams(host, policy!, { bindings: [rt.h1], strict });
+  ss = new rt.SecureStreams(host, policy!, { bindings: [rt.createH1Binding()], strict });
   policy = undefined;
 }
 

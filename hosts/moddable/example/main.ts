@@ -26,7 +26,7 @@ import { Policy } from "xs-secure-streams/policy/reader";
 import { SecureStreams } from "xs-secure-streams/ss/context";
 import { State, RxFlag, Ret, stateName } from "xs-secure-streams/ss/states";
 import { sendBytes } from "xs-secure-streams/ss/send-bytes";
-import { h1 } from "xs-secure-streams/protocols/h1";
+import { createH1Binding } from "xs-secure-streams/protocols/h1";
 
 interface Step {
   readonly stream: string;
@@ -44,7 +44,7 @@ const DEMO: readonly Step[] = [
 
 const steps: readonly Step[] = config.streams ?? DEMO;
 const host = new ModdableHost({ dnsServers: config.dns ?? dnsServers() });
-const ss = new SecureStreams(host, Policy.open(new Resource("policy.dat")), { bindings: [h1] });
+const ss = new SecureStreams(host, Policy.open(new Resource("policy.dat")), { bindings: [createH1Binding()] });
 let failed = 0;
 run(0);
 
