@@ -328,3 +328,28 @@ test("sameOptions: every field counts, at any depth, bytes by content; absent an
   // what is not plain data compares by identity
   assert.ok(!sameOptions({ k: new DataView(new ArrayBuffer(1)) }, { k: new DataView(new ArrayBuffer(1)) }));
 });
+
+test("TLS sessions (Node host): resumed only under the trust context that made them", limit, async (t) => {
+  const pki = pkiOrSkip(t);
+  if (!pki) return;
+  const p = await peer(t, { tls: { cert: pki.server.chainPem, key: pki.server.keyPem } });
+  // reuse off: every stream makes a connection, and the server says how each began
+  const c = context(t, tlsPolicy(pki, p.port), { idleMs: 0 });
+  for (const st of ["tls_a", "tls_a", "tls_b", "tls_b", "tls_a"]) assert.deepEqual(await c.txn(st), ONE_TXN);
+  assert.equal(p.connections, 5);
+  assert.deepEqual(p.handshakes, ["new", "resumed", "new", "resumed", "resumed"],
+    "store b never resumed store a's session; each resumed its own");
+});
+
+test("TLS sessions: a connection the device's rules refuse leaves no session behind to skip them with", limit, async (t) => {
+  const pki = pkiOrSkip(t);
+  if (!pki) return;
+  // a chain over one TLS record: Node accepts it, the device's rules refuse it (node-host.test.ts)
+  const p = await peer(t, { tls: { cert: pki.server.chainPem + pki.otherCa.certPem.repeat(24), key: pki.server.keyPem } });
+  const c = context(t, tlsPolicy(pki, p.port), { idleMs: 0 });
+  for (let i = 0; i < 2; i++) {
+    const states = await c.txn("tls_a");
+    assert.equal(states.includes("CONNECTED"), false, states.join(" "));
+  }
+  assert.equal(p.handshakes.includes("resumed"), false, p.handshakes.join(" "));
+});

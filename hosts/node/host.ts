@@ -30,6 +30,7 @@ import type {
 import { FileBlobStore, MemoryBlobStore } from "./blobs.js";
 import { classifySocketError } from "./errors.js";
 import { deviceRefusal, HandshakeProbe, HostFailure, tlsConnectOptions } from "./tls.js";
+import { TlsSessionCache, trustContextKey } from "./sessions.js";
 
 export interface NodeHostOptions {
   /** Keep blobs as files in this directory (created if missing); default: in memory. */
@@ -50,6 +51,8 @@ export class NodeHost implements Host {
   /** @internal */
   readonly resolver: dns.Resolver | undefined;
   #warnedTlsClose = false;
+  /** @internal TLS sessions to resume, each under its whole trust context (sessions.ts). */
+  readonly sessions = new TlsSessionCache();
   /** @internal What the TLS first-flight readers of this host's connections did, summed (a test reads it). */
   readonly flightWork = { scanned: 0, copied: 0 };
 
@@ -232,21 +235,40 @@ class NodeStream implements ByteStream {
     this.#phase = "tls";
     const start = performance.now();
     const probe = (this.#probe = new HandshakeProbe(tcp, this.#host.flightWork));
+    const sessions = this.#host.sessions;
+    const key = trustContextKey(this.#options);
     let socket: tls.TLSSocket;
     try {
-      socket = tls.connect({ ...options, socket: probe });
+      socket = tls.connect({ ...options, socket: probe, session: sessions.get(key) });
     } catch (error) {
       return this.#fail("tls", `${this.#where}: ${(error as Error).message}`);
     }
     this.#watch(socket);
+    // A session is kept only from a connection that passed every check below.
+    let checked = false;
+    let offered: Buffer | undefined;
+    socket.on("session", (session: Buffer) => {
+      if (checked) sessions.keep(key, session);
+      else offered = session;
+    });
     socket.once("secureConnect", () => {
       // rejectUnauthorized already refused an unverified peer; this guards
       // the promise that nothing ever connects unverified.
-      if (!socket.authorized) return this.#fail("tls-untrusted", `${this.#where}: ${socket.authorizationError}`);
+      if (!socket.authorized) {
+        sessions.forget(key);
+        return this.#fail("tls-untrusted", `${this.#where}: ${socket.authorizationError}`);
+      }
       // Node completes the chain from the trust store; the device verifies
-      // only what the server sent, by its own rules.
-      const refusal = deviceRefusal(probe, this.#options.tls!, this.#options.host);
-      if (refusal !== undefined) return this.#fail(refusal.kind, `${this.#where}: ${refusal.message}`);
+      // only what the server sent, by its own rules. A resumed session sends
+      // no chain: it was checked when the session was made, under this same
+      // trust context (the cache's key).
+      const refusal = socket.isSessionReused() ? undefined : deviceRefusal(probe, this.#options.tls!, this.#options.host);
+      if (refusal !== undefined) {
+        sessions.forget(key);
+        return this.#fail(refusal.kind, `${this.#where}: ${refusal.message}`);
+      }
+      checked = true;
+      if (offered !== undefined) sessions.keep(key, offered);
       this.#opened(socket, { ...timings, tlsMs: performance.now() - start }, socket.alpnProtocol || undefined);
     });
   }
