@@ -173,6 +173,14 @@ test("stale idle connection: the server timed it out while it waited; the next s
 // arrives, unanswered (as a server whose keep-alive timer fired while the
 // request was on its way).
 async function closingServer(t: TestContext): Promise<Peer> {
+  return rawServer(t, (socket, n) => {
+    if (n === 1) socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    else socket.destroy();
+  });
+}
+
+/** A raw server calling `answer` for the n-th request head of each connection. */
+async function rawServer(t: TestContext, answer: (socket: net.Socket, n: number) => void): Promise<Peer> {
   const p: Peer = { port: 0, connections: 0, open: new Set(), seen: [], handshakes: [] };
   const server = net.createServer((socket) => {
     p.connections++;
@@ -187,8 +195,7 @@ async function closingServer(t: TestContext): Promise<Peer> {
         const head = buffered.slice(0, end);
         buffered = buffered.slice(end + 4);
         p.seen.push(head.split("\r\n")[0]!);
-        if (++requests === 1) socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-        else socket.destroy();
+        answer(socket, ++requests);
       }
     });
   });
@@ -209,6 +216,15 @@ test("the server closes a reused connection as the request arrives: a GET goes o
   assert.equal(p.connections, 2);
   assert.deepEqual(p.seen, ["GET /status/200 HTTP/1.1", "GET /status/200 HTTP/1.1", "GET /status/200 HTTP/1.1"]);
   assert.ok(c.logs.some((l) => /closed a kept-alive connection before answering: the GET goes again on a fresh one/.test(l)), c.logs.join("\n"));
+});
+
+test("bytes after the response, in the same read as its end: the connection is not kept", limit, async (t) => {
+  const p = await rawServer(t, (socket) => socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokX"));
+  const c = context(t, plainPolicy(p.port));
+  assert.deepEqual(await c.txn("get"), ONE_TXN);
+  assert.equal(c.h1.idle, 0);
+  assert.deepEqual(await c.txn("get"), ONE_TXN);
+  assert.equal(p.connections, 2);
 });
 
 test("a POST never takes a connection from the pool (it could not be sent again); it may leave its own there", limit, async (t) => {

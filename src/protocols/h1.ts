@@ -37,9 +37,11 @@ const IDEMPOTENT: readonly string[] = Object.freeze(["GET", "HEAD", "PUT", "DELE
  * the request body is being pulled from onTx. waiting: the request is out,
  * the response is coming. complete: a response just ended; what else
  * arrived with it is stray, and the next transaction starts once that is
- * known (see #receive). parked: idle in the pool, between streams.
+ * known (see #receive). releasing: the stream let go of it just as its
+ * response completed; it goes to the pool once that is known. parked: idle
+ * in the pool, between streams.
  */
-type Phase = "connecting" | "idle" | "sending" | "waiting" | "complete" | "parked" | "closed";
+type Phase = "connecting" | "idle" | "sending" | "waiting" | "complete" | "releasing" | "parked" | "closed";
 
 /** A request ready to go: its head, and the framing of its body if it has one. */
 interface Request {
@@ -193,15 +195,18 @@ class H1Connection implements Connection {
 
   /** The stream lets go of this connection: to the pool if it is clean, else closed. */
   close(): void {
-    if (this.#phase === "closed" || this.#phase === "parked") return;
-    // Clean: up, kept alive, between transactions, nothing half sent or half read.
-    // (An adopted connection still waiting to report CONNECTED has sent nothing.)
-    const between = this.#phase === "idle" || this.#phase === "complete" || (this.#phase === "connecting" && this.#info !== undefined);
-    if (between && this.#keepAlive && this.#stream && this.#redirects === 0 && (this.#prepared === undefined || this.#phase === "connecting")) {
-      this.#prepared = undefined;
-      if (this.#pool.park(this)) return;
-    }
-    this.#shut();
+    const phase = this.#phase;
+    if (phase === "closed" || phase === "parked" || phase === "releasing") return;
+    // Clean: up, kept alive, between transactions, nothing half sent or half
+    // read. An adopted connection still waiting to report CONNECTED has sent
+    // nothing: the request it holds was never written.
+    const clean = this.#keepAlive && this.#stream !== undefined &&
+      ((phase === "idle" || phase === "complete") && this.#prepared === undefined || phase === "connecting" && this.#info !== undefined);
+    if (!clean) return this.#shut();
+    this.#prepared = undefined;
+    // a response just ended inside #receive: parked once the bytes at hand are known to hold nothing more
+    if (phase === "complete") this.#phase = "releasing";
+    else if (!this.#pool.park(this)) this.#shut();
   }
 
   /** The pool took this connection: it waits for the next stream, at most idleMs. */
@@ -526,9 +531,9 @@ class H1Connection implements Connection {
     // the parser takes one response at a time; what it leaves belongs to the next one
     const stream = this.#stream;
     for (let at = 0; at < bytes.length && this.#stream === stream && this.#phase !== "closed";) {
-      if (this.#phase === "parked") {
+      if (this.#phase === "releasing") {
         // the stream let go of the connection after its response; more came with it
-        this.discard();
+        this.#shut();
         return;
       }
       if (this.#phase !== "sending" && this.#phase !== "waiting") {
@@ -546,7 +551,12 @@ class H1Connection implements Connection {
         return;
       }
     }
-    if (this.#phase !== "complete" || this.#stream !== stream) return;
+    if (this.#stream !== stream) return;
+    if (this.#phase === "releasing") {
+      if (!this.#pool.park(this)) this.#shut();
+      return;
+    }
+    if (this.#phase !== "complete") return;
     // nothing stray came with the response: the next request (or redirect hop) may go
     this.#phase = "idle";
     this.#startTransaction();
