@@ -43,6 +43,11 @@ export interface NodeHostOptions {
    * there. Default: the system's resolver.
    */
   readonly dnsServers?: readonly string[];
+  /**
+   * Resume TLS sessions, each only under the trust context that made it
+   * (sessions.ts). Default true. (The device host does not resume: see docs/h1.md.)
+   */
+  readonly tlsResumption?: boolean;
 }
 
 export class NodeHost implements Host {
@@ -51,13 +56,14 @@ export class NodeHost implements Host {
   /** @internal */
   readonly resolver: dns.Resolver | undefined;
   #warnedTlsClose = false;
-  /** @internal TLS sessions to resume, each under its whole trust context (sessions.ts). */
-  readonly sessions = new TlsSessionCache();
+  /** @internal TLS sessions to resume, each under its whole trust context (sessions.ts); undefined: none resumed. */
+  readonly sessions: TlsSessionCache | undefined;
   /** @internal What the TLS first-flight readers of this host's connections did, summed (a test reads it). */
   readonly flightWork = { scanned: 0, copied: 0 };
 
   constructor(options: NodeHostOptions = {}) {
     this.blobs = options.blobDir === undefined ? new MemoryBlobStore() : new FileBlobStore(options.blobDir);
+    this.sessions = options.tlsResumption === false ? undefined : new TlsSessionCache();
     this.#log = options.log ?? ((message) => process.stderr.write(`[node-host] ${message}\n`));
     if (options.dnsServers !== undefined) {
       this.resolver = new dns.Resolver();
@@ -239,7 +245,7 @@ class NodeStream implements ByteStream {
     const key = trustContextKey(this.#options);
     let socket: tls.TLSSocket;
     try {
-      socket = tls.connect({ ...options, socket: probe, session: sessions.get(key) });
+      socket = tls.connect({ ...options, socket: probe, session: sessions?.get(key) });
     } catch (error) {
       return this.#fail("tls", `${this.#where}: ${(error as Error).message}`);
     }
@@ -248,14 +254,14 @@ class NodeStream implements ByteStream {
     let checked = false;
     let offered: Buffer | undefined;
     socket.on("session", (session: Buffer) => {
-      if (checked) sessions.keep(key, session);
+      if (checked) sessions?.keep(key, session);
       else offered = session;
     });
     socket.once("secureConnect", () => {
       // rejectUnauthorized already refused an unverified peer; this guards
       // the promise that nothing ever connects unverified.
       if (!socket.authorized) {
-        sessions.forget(key);
+        sessions?.forget(key);
         return this.#fail("tls-untrusted", `${this.#where}: ${socket.authorizationError}`);
       }
       // Node completes the chain from the trust store; the device verifies
@@ -264,11 +270,11 @@ class NodeStream implements ByteStream {
       // trust context (the cache's key).
       const refusal = socket.isSessionReused() ? undefined : deviceRefusal(probe, this.#options.tls!, this.#options.host);
       if (refusal !== undefined) {
-        sessions.forget(key);
+        sessions?.forget(key);
         return this.#fail(refusal.kind, `${this.#where}: ${refusal.message}`);
       }
       checked = true;
-      if (offered !== undefined) sessions.keep(key, offered);
+      if (offered !== undefined) sessions?.keep(key, offered);
       this.#opened(socket, { ...timings, tlsMs: performance.now() - start }, socket.alpnProtocol || undefined);
     });
   }
