@@ -86,6 +86,13 @@ class H1Pool implements H1Binding {
   readonly #idleMs: number;
   /** Idle connections, oldest first. */
   readonly #idle: H1Connection[] = [];
+  /**
+   * What the policy says about each streamtype's requests, read once: a
+   * policy read costs about 1,000 computrons on XS, and a stream per
+   * transaction would read it all again each time. The context's policy
+   * never changes (one binding per context).
+   */
+  readonly #plans = new Map<string, Plan>();
 
   constructor(o: H1BindingOptions) {
     this.#idleMs = o.idleMs ?? H1_IDLE_DEFAULTS.idleMs;
@@ -97,10 +104,16 @@ class H1Pool implements H1Binding {
     return this.#idle.length;
   }
 
+  plan(link: StreamLink): Plan {
+    let plan = this.#plans.get(link.streamtype);
+    if (!plan) this.#plans.set(link.streamtype, (plan = planOf(link.policy)));
+    return plan;
+  }
+
   open(link: StreamLink, options: ConnectOptions): Connection {
     // A request that could not be sent again never goes out on a connection
     // from the pool: the server may have closed it, unseen, while it waited.
-    if (this.#total > 0 && mayReplay(link)) {
+    if (this.#total > 0 && this.plan(link).replayable && link.txLength === undefined) {
       for (let i = this.#idle.length - 1; i >= 0; i--) {
         const conn = this.#idle[i]!;
         if (conn.host !== link.host || !sameOptions(conn.options, options)) continue;
@@ -177,7 +190,7 @@ class H1Connection implements Connection {
     this.#link = link;
     this.#pool = pool;
     this.#options = options;
-    this.#plan = planOf(link.policy);
+    this.#plan = pool.plan(link);
     this.#parser = this.#newParser();
     // a request that cannot be made is refused before any connection is spent on it
     if (link.pending && !(this.#prepared = this.#newTransaction())) return;
@@ -226,7 +239,7 @@ class H1Connection implements Connection {
   adopt(link: StreamLink): void {
     this.#clearIdleTimer();
     this.#link = link;
-    this.#plan = planOf(link.policy);
+    this.#plan = this.#pool.plan(link);
     this.#phase = "connecting";
     this.#redirects = 0;
     this.#messageOpen = false;
@@ -602,7 +615,7 @@ class H1Connection implements Connection {
     }
     if (!link.rx(new Uint8Array(0), this.#messageOpen ? RxFlag.EOM : RxFlag.SOM | RxFlag.EOM)) return;
     this.#messageOpen = false;
-    if (!link.perf({ txn_resp_us: Math.round((link.host.now() - this.#requestStart) * 1000), prot_specific: { protocol: "http", resp: head.status } })) return;
+    if (this.#plan.perf && !link.perf({ txn_resp_us: Math.round((link.host.now() - this.#requestStart) * 1000), prot_specific: { protocol: "http", resp: head.status } })) return;
     if (head.status === 503 || head.status === 429) {
       // the server did not act on it and asks us to wait: leave it, and try again no sooner than it says
       const retryAfterMs = retryAfter(head, link.host.timeValid());
@@ -745,6 +758,9 @@ interface Plan {
   readonly expect: number | undefined;
   readonly respMap: readonly [number, number][];
   readonly allowRedirects: boolean;
+  readonly perf: boolean;
+  /** The method is idempotent and carries no body of itself: a request that may go on a connection from the pool. */
+  readonly replayable: boolean;
 }
 
 function planOf(p: StreamType): Plan {
@@ -761,8 +777,9 @@ function planOf(p: StreamType): Plan {
   blobHeader("http_dsn_header", BLOB.deviceSerial);
   blobHeader("http_fwv_header", BLOB.firmwareVersion);
   blobHeader("http_devtype_header", BLOB.deviceType);
+  const method = p.string("http_method") ?? "GET";
   return {
-    method: p.string("http_method") ?? "GET",
+    method,
     url: p.string("http_url") ?? "",
     multipart: name !== undefined || filename !== undefined || type !== undefined ? { name: name ?? "file", filename, type } : undefined,
     formUrlencoded: p.flag("http_www_form_urlencoded"),
@@ -771,6 +788,8 @@ function planOf(p: StreamType): Plan {
     expect: p.number("http_expect"),
     respMap: p.pairs("http_resp_map") as [number, number][],
     allowRedirects: p.flag("allow_redirects"),
+    perf: p.flag("perf"),
+    replayable: IDEMPOTENT.includes(method) && !BODY_METHODS.includes(method),
   };
 }
 
@@ -868,11 +887,6 @@ function latin1(bytes: Uint8Array): string {
   return out;
 }
 
-/** A stream whose transaction could be sent again, as far as the policy tells before it starts: idempotent, no body. */
-function mayReplay(link: StreamLink): boolean {
-  const method = link.policy.string("http_method") ?? "GET";
-  return IDEMPOTENT.includes(method) && !BODY_METHODS.includes(method) && link.txLength === undefined;
-}
 
 /**
  * Whether two sets of connect options are the same trust context: every
