@@ -361,24 +361,34 @@ class H1Connection implements Connection {
   /** The request for a new transaction, or undefined when it was refused (ended() reported). */
   #newTransaction(): Request | undefined {
     const link = this.#link;
+    const plan = this.#plan;
     this.#redirects = 0;
     this.#replayable = true;
     this.#resent = false;
+    const hasBody = BODY_METHODS.includes(plan.method) || link.txLength !== undefined;
+    // a request the policy alone makes (no metadata, no blob, no body) is the same every time
+    const fixed = plan.fixed && !hasBody;
+    const host = fixed ? this.#hostHeader() : "";
+    if (fixed && plan.made?.host === host) {
+      this.#path = plan.made.path;
+      return plan.made.request;
+    }
     // setMetadata() refuses what encodeURIComponent cannot encode
-    const url = link.expand(this.#plan.url, encodeURIComponent);
+    const url = link.expand(plan.url, encodeURIComponent);
     const path = url.startsWith("/") ? url : `/${url}`;
     const dot = dotSegment(path);
     if (dot) return this.#refuse(`the URL ${shown(path)} has a "${dot}" path segment: metadata may not climb the path`);
     this.#path = path;
-    const method = this.#plan.method;
-    return this.#request(method, BODY_METHODS.includes(method) || link.txLength !== undefined);
+    const request = this.#request(plan.method, hasBody);
+    if (fixed && request) plan.made = { host, path, request };
+    return request;
   }
 
   /** The request for the current path, or undefined when it was refused (ended() reported). */
   #request(method: string, hasBody: boolean): Request | undefined {
     const link = this.#link;
     const plan = this.#plan;
-    const headers: [string, string][] = link.headerMetadata();
+    const headers: [string, string][] = plan.headerMetadata ? link.headerMetadata() : [];
     const blobs = link.host.blobs;
     for (const { header, blob, prefix, hex } of plan.blobHeaders) {
       const value = blobs.get(blob);
@@ -584,7 +594,7 @@ class H1Connection implements Connection {
     this.#head = head;
     const link = this.#link;
     if (this.#isRedirect(head)) return; // its body is discarded, see #onEnd
-    for (const [name, value] of head.headers) link.receivedHeader(name, value);
+    if (this.#plan.headerMetadata) for (const [name, value] of head.headers) link.receivedHeader(name, value);
     for (const [status, state] of this.#plan.respMap) {
       if (status === head.status && !link.state(state as number)) return;
     }
@@ -759,6 +769,12 @@ interface Plan {
   readonly respMap: readonly [number, number][];
   readonly allowRedirects: boolean;
   readonly perf: boolean;
+  /** Some metadata maps to a header (sent with the request, captured from the response). */
+  readonly headerMetadata: boolean;
+  /** The request is the policy's alone: no ${metadata} in the URL, no header from metadata or a blob. */
+  readonly fixed: boolean;
+  /** The request of a fixed plan, once made, for the Host it was made for. */
+  made?: { readonly host: string; readonly path: string; readonly request: Request };
   /** The method is idempotent and carries no body of itself: a request that may go on a connection from the pool. */
   readonly replayable: boolean;
 }
@@ -778,9 +794,13 @@ function planOf(p: StreamType): Plan {
   blobHeader("http_fwv_header", BLOB.firmwareVersion);
   blobHeader("http_devtype_header", BLOB.deviceType);
   const method = p.string("http_method") ?? "GET";
+  const url = p.string("http_url") ?? "";
+  const headerMetadata = p.pairs("metadata").some(([, header]) => !!header);
   return {
     method,
-    url: p.string("http_url") ?? "",
+    headerMetadata,
+    fixed: !url.includes("${") && !headerMetadata && blobHeaders.length === 0,
+    url,
     multipart: name !== undefined || filename !== undefined || type !== undefined ? { name: name ?? "file", filename, type } : undefined,
     formUrlencoded: p.flag("http_www_form_urlencoded"),
     noContentLength: p.flag("http_no_content_length"),
