@@ -29,8 +29,9 @@ import type {
 } from "../../src/host.js";
 import { FileBlobStore, MemoryBlobStore } from "./blobs.js";
 import { classifySocketError } from "./errors.js";
-import { deviceRefusal, HandshakeProbe, HostFailure, tlsConnectOptions } from "./tls.js";
+import { deviceRefusal, HandshakeProbe, HostFailure } from "./tls.js";
 import { TlsSessionCache, trustContextKey } from "./sessions.js";
+import { TlsContextCache } from "./tls-contexts.js";
 
 export interface NodeHostOptions {
   /** Keep blobs as files in this directory (created if missing); default: in memory. */
@@ -58,6 +59,8 @@ export class NodeHost implements Host {
   #warnedTlsClose = false;
   /** @internal TLS sessions to resume, each under its whole trust context (sessions.ts); undefined: none resumed. */
   readonly sessions: TlsSessionCache | undefined;
+  /** @internal TLS options and accepted chains, per trust context (tls-contexts.ts). */
+  readonly tlsContexts = new TlsContextCache();
   /** @internal What the TLS first-flight readers of this host's connections did, summed (a test reads it). */
   readonly flightWork = { scanned: 0, copied: 0 };
 
@@ -148,6 +151,8 @@ class NodeStream implements ByteStream {
   readonly #host: NodeHost;
   #phase: Phase = "dns";
   #tls: tls.ConnectionOptions | undefined;
+  /** The trust context's key (sessions.ts), for TLS connections. */
+  #key = "";
   /** The TCP socket, and the TLS socket over it when secure. */
   #tcp: net.Socket | undefined;
   #socket: net.Socket | undefined;
@@ -165,7 +170,10 @@ class NodeStream implements ByteStream {
     try {
       // Checked before any I/O: a key the device cannot use fails even when
       // the server is down or would not ask for it.
-      if (options.tls !== undefined) this.#tls = tlsConnectOptions(options.tls, options.host);
+      if (options.tls !== undefined) {
+        this.#key = trustContextKey(options);
+        this.#tls = host.tlsContexts.options(this.#key, options.tls, options.host);
+      }
     } catch (error) {
       const kind = error instanceof HostFailure ? error.kind : "other";
       queueMicrotask(() => this.#fail(kind, (error as Error).message));
@@ -242,7 +250,7 @@ class NodeStream implements ByteStream {
     const start = performance.now();
     const probe = (this.#probe = new HandshakeProbe(tcp, this.#host.flightWork));
     const sessions = this.#host.sessions;
-    const key = trustContextKey(this.#options);
+    const key = this.#key;
     let socket: tls.TLSSocket;
     try {
       socket = tls.connect({ ...options, socket: probe, session: sessions?.get(key) });
@@ -268,7 +276,7 @@ class NodeStream implements ByteStream {
       // only what the server sent, by its own rules. A resumed session sends
       // no chain: it was checked when the session was made, under this same
       // trust context (the cache's key).
-      const refusal = socket.isSessionReused() ? undefined : deviceRefusal(probe, this.#options.tls!, this.#options.host);
+      const refusal = socket.isSessionReused() ? undefined : this.#deviceRefusal(probe);
       if (refusal !== undefined) {
         sessions?.forget(key);
         return this.#fail(refusal.kind, `${this.#where}: ${refusal.message}`);
@@ -277,6 +285,17 @@ class NodeStream implements ByteStream {
       if (offered !== undefined) sessions?.keep(key, offered);
       this.#opened(socket, { ...timings, tlsMs: performance.now() - start }, socket.alpnProtocol || undefined);
     });
+  }
+
+  /** The device's rules on the chain the server sent; a chain they accepted before under this trust context is not read again. */
+  #deviceRefusal(probe: HandshakeProbe): ReturnType<typeof deviceRefusal> {
+    const t = this.#options.tls!;
+    const chain = probe.serverChain;
+    const cache = this.#host.tlsContexts;
+    if (chain !== undefined && probe.splitMessage === undefined && cache.accepted(this.#key, chain)) return undefined;
+    const refusal = deviceRefusal(probe, t, this.#options.host);
+    if (refusal === undefined && chain !== undefined) cache.accept(this.#key, chain, t);
+    return refusal;
   }
 
   /** Errors and closes from either layer; the first one ends the stream. */
