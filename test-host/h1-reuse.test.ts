@@ -6,10 +6,6 @@
 
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
-import https from "node:https";
-import net from "node:net";
-import type tls from "node:tls";
 import { NodeHost } from "../hosts/node/host.js";
 import { SecureStreams } from "../src/ss/context.js";
 import { State, Ret, RxFlag, stateName } from "../src/ss/states.js";
@@ -17,42 +13,11 @@ import { createH1Binding, sameOptions, type H1Binding, type H1BindingOptions } f
 import type { Policy } from "../src/policy/reader.js";
 import { compile } from "./support/run-stream.js";
 import { h1Handler } from "./support/h1-servers.js";
-import { base64Encode } from "../src/util/base64.js";
 import { requirePeer } from "./support/peers.js";
+import { peer, rawServer, closingServer, plainPolicy, tlsPolicy, ONE_TXN } from "./support/reuse-peers.js";
 import { opensslAvailable, testPki, type TestPki } from "./support/pki.js";
 
 const limit = { timeout: 30_000 };
-
-interface Peer {
-  readonly port: number;
-  /** Connections accepted so far. */
-  connections: number;
-  /** Connections that are still open. */
-  readonly open: Set<net.Socket>;
-  readonly seen: string[];
-  /** TLS only: how each accepted TLS connection began ("new" or "resumed"). */
-  readonly handshakes: string[];
-}
-
-/** An http (or, with credentials, https) server on 127.0.0.1 counting connections; closed after the test. */
-async function peer(t: TestContext, options: { tls?: https.ServerOptions; handler?: http.RequestListener } = {}): Promise<Peer> {
-  const seen: string[] = [];
-  const server = options.tls ? https.createServer(options.tls, options.handler ?? h1Handler(seen)) : http.createServer(options.handler ?? h1Handler(seen));
-  const p: Peer = { port: 0, connections: 0, open: new Set(), seen, handshakes: [] };
-  server.on("connection", (socket: net.Socket) => {
-    p.connections++;
-    p.open.add(socket);
-    socket.on("close", () => p.open.delete(socket));
-  });
-  server.on("secureConnection", (socket: tls.TLSSocket) => p.handshakes.push(socket.isSessionReused() ? "resumed" : "new"));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  (p as { port: number }).port = (server.address() as net.AddressInfo).port;
-  t.after(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return p;
-}
 
 interface Ctx {
   readonly ss: SecureStreams;
@@ -92,28 +57,11 @@ function context(t: TestContext, policy: Policy, options?: H1BindingOptions): Ct
   return { ss, h1, logs, txn };
 }
 
-const ONE_TXN = ["CREATING", "POLL", "CONNECTING", "CONNECTED", "QOS_ACK_REMOTE", "DISCONNECTED", "DESTROYING"];
-
-function plainPolicy(port: number, extra: Record<string, object> = {}): Policy {
-  const st = (url: string, more: object = {}) => ({ endpoint: "127.0.0.1", port, protocol: "h1", http_method: "GET", http_url: url, ...more });
-  return compile({
-    retry: [{ quick: { backoff: [50], conceal: 1, jitterpc: 0 } }],
-    s: [
-      { get: st("/status/200", { retry: "quick" }) },
-      { get2: st("/bytes/100", { retry: "quick" }) },
-      { close: st("/close") },
-      { big: st("/bytes/1000000") },
-      { post: st("/echo", { http_method: "POST" }) },
-      ...Object.entries(extra).map(([name, more]) => ({ [name]: st("/status/200", more) })),
-    ],
-  });
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test("plain: five streams in turn, one connection; each stream still sees CONNECTING and CONNECTED", limit, async (t) => {
   const p = await peer(t);
-  const c = context(t, plainPolicy(p.port));
+  const c = context(t, compile(plainPolicy(p.port)));
   for (let i = 0; i < 5; i++) assert.deepEqual(await c.txn(i % 2 ? "get2" : "get"), ONE_TXN);
   assert.equal(p.connections, 1, "two streamtypes with the same connect options share it");
   assert.equal(p.seen.length, 5);
@@ -123,7 +71,7 @@ test("plain: five streams in turn, one connection; each stream still sees CONNEC
 test("zero turns reuse off: idleMs 0 or idlePerOrigin 0, one connection per stream, none left open", limit, async (t) => {
   for (const options of [{ idleMs: 0 }, { idlePerOrigin: 0 }]) {
     const p = await peer(t);
-    const c = context(t, plainPolicy(p.port), options);
+    const c = context(t, compile(plainPolicy(p.port)), options);
     for (let i = 0; i < 3; i++) assert.deepEqual(await c.txn("get"), ONE_TXN);
     assert.equal(p.connections, 3, JSON.stringify(options));
     assert.equal(c.h1.idle, 0);
@@ -134,7 +82,7 @@ test("zero turns reuse off: idleMs 0 or idlePerOrigin 0, one connection per stre
 
 test("Connection: close from the server is honoured: the next stream gets a new connection", limit, async (t) => {
   const p = await peer(t);
-  const c = context(t, plainPolicy(p.port));
+  const c = context(t, compile(plainPolicy(p.port)));
   assert.deepEqual(await c.txn("close"), ONE_TXN);
   assert.deepEqual(await c.txn("get"), ONE_TXN);
   assert.equal(p.connections, 2);
@@ -142,7 +90,7 @@ test("Connection: close from the server is honoured: the next stream gets a new 
 
 test("idle timeout: a connection idle longer than idleMs is closed, by us, and not reused", limit, async (t) => {
   const p = await peer(t);
-  const c = context(t, plainPolicy(p.port), { idleMs: 100 });
+  const c = context(t, compile(plainPolicy(p.port)), { idleMs: 100 });
   await c.txn("get");
   assert.equal(c.h1.idle, 1);
   for (let i = 0; i < 100 && (p.open.size || c.h1.idle); i++) await sleep(10);
@@ -159,7 +107,7 @@ test("stale idle connection: the server timed it out while it waited; the next s
     res.on("finish", () => setTimeout(() => req.socket.end(), 20));
     answer(req, res);
   } });
-  const c = context(t, plainPolicy(p.port));
+  const c = context(t, compile(plainPolicy(p.port)));
   await c.txn("get");
   for (let i = 0; i < 100 && (p.open.size || c.h1.idle); i++) await sleep(10);
   assert.equal(p.open.size, 0, "the server closed it");
@@ -168,49 +116,9 @@ test("stale idle connection: the server timed it out while it waited; the next s
   assert.equal(p.connections, 2);
 });
 
-// A raw server, because the race needs it on demand: it answers the first
-// request of a connection and closes the connection when the second one
-// arrives, unanswered (as a server whose keep-alive timer fired while the
-// request was on its way).
-async function closingServer(t: TestContext): Promise<Peer> {
-  return rawServer(t, (socket, n) => {
-    if (n === 1) socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-    else socket.destroy();
-  });
-}
-
-/** A raw server calling `answer` for the n-th request head of each connection. */
-async function rawServer(t: TestContext, answer: (socket: net.Socket, n: number) => void): Promise<Peer> {
-  const p: Peer = { port: 0, connections: 0, open: new Set(), seen: [], handshakes: [] };
-  const server = net.createServer((socket) => {
-    p.connections++;
-    p.open.add(socket);
-    socket.on("close", () => p.open.delete(socket));
-    socket.on("error", () => {});
-    let requests = 0;
-    let buffered = "";
-    socket.on("data", (d) => {
-      buffered += d.toString("latin1");
-      for (let end; (end = buffered.indexOf("\r\n\r\n")) >= 0;) {
-        const head = buffered.slice(0, end);
-        buffered = buffered.slice(end + 4);
-        p.seen.push(head.split("\r\n")[0]!);
-        answer(socket, ++requests);
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  (p as { port: number }).port = (server.address() as net.AddressInfo).port;
-  t.after(() => {
-    for (const s of p.open) s.destroy();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return p;
-}
-
 test("the server closes a reused connection as the request arrives: a GET goes once more on a fresh connection", limit, async (t) => {
   const p = await closingServer(t);
-  const c = context(t, plainPolicy(p.port));
+  const c = context(t, compile(plainPolicy(p.port)));
   assert.deepEqual(await c.txn("get"), ONE_TXN);
   assert.deepEqual(await c.txn("get"), ONE_TXN, "the stream sees one attempt: no UNREACHABLE, no DISCONNECTED in between");
   assert.equal(p.connections, 2);
@@ -220,7 +128,7 @@ test("the server closes a reused connection as the request arrives: a GET goes o
 
 test("bytes after the response, in the same read as its end: the connection is not kept", limit, async (t) => {
   const p = await rawServer(t, (socket) => socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokX"));
-  const c = context(t, plainPolicy(p.port));
+  const c = context(t, compile(plainPolicy(p.port)));
   assert.deepEqual(await c.txn("get"), ONE_TXN);
   assert.equal(c.h1.idle, 0);
   assert.deepEqual(await c.txn("get"), ONE_TXN);
@@ -229,7 +137,7 @@ test("bytes after the response, in the same read as its end: the connection is n
 
 test("a POST never takes a connection from the pool (it could not be sent again); it may leave its own there", limit, async (t) => {
   const p = await peer(t);
-  const c = context(t, plainPolicy(p.port));
+  const c = context(t, compile(plainPolicy(p.port)));
   const post = (streamtype: string) => new Promise<string[]>((resolve) => {
     const states: string[] = [];
     c.ss.create(streamtype, {
@@ -253,7 +161,7 @@ test("a POST never takes a connection from the pool (it could not be sent again)
 
 test("a response not read to its end (the stream destroyed mid-body) is not reused", limit, async (t) => {
   const p = await peer(t);
-  const c = context(t, plainPolicy(p.port));
+  const c = context(t, compile(plainPolicy(p.port)));
   const states = await c.txn("big", { destroyOnRx: true });
   assert.deepEqual(states, ["CREATING", "POLL", "CONNECTING", "CONNECTED", "DISCONNECTED", "DESTROYING"]);
   assert.equal(c.h1.idle, 0);
@@ -263,7 +171,7 @@ test("a response not read to its end (the stream destroyed mid-body) is not reus
 
 test("streams in parallel each get their own connection; afterwards at most idlePerOrigin stay", limit, async (t) => {
   const p = await peer(t);
-  const c = context(t, plainPolicy(p.port), { idlePerOrigin: 2 });
+  const c = context(t, compile(plainPolicy(p.port)), { idlePerOrigin: 2 });
   await Promise.all([c.txn("get"), c.txn("get"), c.txn("get")]);
   assert.equal(p.connections, 3);
   assert.equal(c.h1.idle, 2);
@@ -290,17 +198,6 @@ test("idleTotal bounds the pool across origins: the oldest idle connection goes"
 // ---------------------------------------------------------------------------
 // Trust contexts
 
-function tlsPolicy(pki: TestPki, port: number): Policy {
-  const st = (store: string, more: object = {}) => ({
-    endpoint: "127.0.0.1", port, protocol: "h1", http_method: "GET", http_url: "/status/200", tls: true, tls_trust_store: store, ...more,
-  });
-  return compile({
-    certs: [{ ca: base64Encode(pki.ca.certDer) }, { other: base64Encode(pki.otherCa.certDer) }],
-    trust_stores: [{ name: "a", stack: ["ca"] }, { name: "b", stack: ["other", "ca"] }],
-    s: [{ tls_a: st("a") }, { tls_a2: st("a", { http_url: "/bytes/10" }) }, { tls_b: st("b") }, { plain_same_port: { endpoint: "127.0.0.1", port, protocol: "h1", http_url: "/" } }],
-  });
-}
-
 function pkiOrSkip(t: TestContext): TestPki | undefined {
   return requirePeer("openssl", opensslAvailable(), t) ? testPki() : undefined;
 }
@@ -309,7 +206,7 @@ test("TLS: streams of the same trust context share one connection", limit, async
   const pki = pkiOrSkip(t);
   if (!pki) return;
   const p = await peer(t, { tls: { cert: pki.server.chainPem, key: pki.server.keyPem } });
-  const c = context(t, tlsPolicy(pki, p.port));
+  const c = context(t, compile(tlsPolicy(pki, p.port)));
   for (let i = 0; i < 4; i++) assert.deepEqual(await c.txn(i % 2 ? "tls_a2" : "tls_a"), ONE_TXN);
   assert.equal(p.connections, 1);
   assert.deepEqual(p.handshakes, ["new"]);
@@ -319,7 +216,7 @@ test("TLS: two trust stores to the same host and port never share a connection (
   const pki = pkiOrSkip(t);
   if (!pki) return;
   const p = await peer(t, { tls: { cert: pki.server.chainPem, key: pki.server.keyPem } });
-  const c = context(t, tlsPolicy(pki, p.port), { idlePerOrigin: 4, idleTotal: 4 });
+  const c = context(t, compile(tlsPolicy(pki, p.port)), { idlePerOrigin: 4, idleTotal: 4 });
   for (const st of ["tls_a", "tls_b", "tls_a", "tls_b"]) assert.deepEqual(await c.txn(st), ONE_TXN);
   assert.equal(p.connections, 2, "one per trust store");
   assert.deepEqual(p.handshakes, ["new", "new"], "the second trust store did not resume the first one's session");
@@ -350,7 +247,7 @@ test("TLS sessions (Node host): resumed only under the trust context that made t
   if (!pki) return;
   const p = await peer(t, { tls: { cert: pki.server.chainPem, key: pki.server.keyPem } });
   // reuse off: every stream makes a connection, and the server says how each began
-  const c = context(t, tlsPolicy(pki, p.port), { idleMs: 0 });
+  const c = context(t, compile(tlsPolicy(pki, p.port)), { idleMs: 0 });
   for (const st of ["tls_a", "tls_a", "tls_b", "tls_b", "tls_a"]) assert.deepEqual(await c.txn(st), ONE_TXN);
   assert.equal(p.connections, 5);
   assert.deepEqual(p.handshakes, ["new", "resumed", "new", "resumed", "resumed"],
@@ -362,7 +259,7 @@ test("TLS sessions: a connection the device's rules refuse leaves no session beh
   if (!pki) return;
   // a chain over one TLS record: Node accepts it, the device's rules refuse it (node-host.test.ts)
   const p = await peer(t, { tls: { cert: pki.server.chainPem + pki.otherCa.certPem.repeat(24), key: pki.server.keyPem } });
-  const c = context(t, tlsPolicy(pki, p.port), { idleMs: 0 });
+  const c = context(t, compile(tlsPolicy(pki, p.port)), { idleMs: 0 });
   for (let i = 0; i < 2; i++) {
     const states = await c.txn("tls_a");
     assert.equal(states.includes("CONNECTED"), false, states.join(" "));
