@@ -67,7 +67,8 @@ export function runSim(o: SimOptions): Promise<number> {
   const print = o.print ?? ((line) => process.stdout.write(`${line}\n`));
   const host = new NodeHost({ log: o.log ?? ((line) => process.stderr.write(`  log: ${line}\n`)) });
   for (const [name, value] of o.blobs ?? []) host.blobs.set(name, value);
-  const ss = new SecureStreams(host, o.policy, { bindings: [createH1Binding()] });
+  const h1 = createH1Binding();
+  const ss = new SecureStreams(host, o.policy, { bindings: [h1] });
   const started = host.now();
   const stamp = () => `[${((host.now() - started) / 1000).toFixed(3).padStart(7)}s]`;
   const out: WriteStream | undefined = o.out ? createWriteStream(o.out) : undefined;
@@ -92,6 +93,7 @@ export function runSim(o: SimOptions): Promise<number> {
       process.off("beforeExit", idle);
       host.setTimer(0, () => {
         stream.destroy();
+        h1.closeIdle(); // one stream per run: no connection waits for a next one
         print(`${stamp()} ${code === 0 ? "ok" : "failed"}: received ${received} bytes, sent ${sent}`);
         if (out) out.end(() => resolve(code));
         else resolve(code);

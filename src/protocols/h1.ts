@@ -152,7 +152,7 @@ class H1Connection implements Connection {
   #link: StreamLink;
   readonly #pool: H1Pool;
   readonly #options: ConnectOptions;
-  /** What the policy says about requests, read once per stream: policy reads cost compute on XS. */
+  /** What the policy says about the stream's requests (the pool reads it once per streamtype). */
   #plan: Plan;
   #stream: ByteStream | undefined;
   /** The byte stream is up (onConnected came): what a stream adopting this connection reports as CONNECTED. */
@@ -235,7 +235,7 @@ class H1Connection implements Connection {
     });
   }
 
-  /** A new stream takes this idle connection: CONNECTING was reported, CONNECTED comes from the timer queue. */
+  /** A new stream takes this idle connection: CONNECTING was reported, CONNECTED comes from a promise job. */
   adopt(link: StreamLink): void {
     this.#clearIdleTimer();
     this.#link = link;
