@@ -27,7 +27,7 @@ export interface ExampleContext {
   readonly ss: SecureStreams;
   /** The C examples' `while (!interrupted) lws_service(context, 0);`. */
   service(interrupted: () => boolean): Promise<void>;
-  /** lws_context_destroy(): every stream still there is destroyed (DISCONNECTED, DESTROYING). */
+  /** lws_context_destroy(): every stream still there is destroyed (DISCONNECTED, DESTROYING), idle connections closed. */
   destroy(): void;
 }
 
@@ -46,7 +46,8 @@ export function createContext(mainUrl: string, argv: readonly string[]): Example
   const policy = loadPolicy(file, argv);
   if (!policy) return undefined;
   const host = new NodeHost({ log: (line) => lwsl.notice(line.trimEnd()) });
-  const ss = new SecureStreams(host, policy, { bindings: [createH1Binding()] });
+  const h1 = createH1Binding();
+  const ss = new SecureStreams(host, policy, { bindings: [h1] });
   return {
     host,
     ss,
@@ -57,7 +58,10 @@ export function createContext(mainUrl: string, argv: readonly string[]): Example
         resolve();
       }, 10);
     }),
-    destroy: () => ss.destroyAll(),
+    destroy: () => {
+      ss.destroyAll();
+      h1.closeIdle(); // and the connections kept for a next stream
+    },
   };
 }
 
