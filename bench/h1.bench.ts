@@ -35,7 +35,7 @@ import { Client } from "undici";
 import { NodeHost } from "../hosts/node/host.js";
 import { SecureStreams } from "../src/ss/context.js";
 import { State, Ret, stateName } from "../src/ss/states.js";
-import { h1 } from "../src/protocols/h1.js";
+import { createH1Binding } from "../src/protocols/h1.js";
 import { Policy } from "../src/policy/reader.js";
 import { compilePolicy } from "../tools/policy/compile.js";
 
@@ -130,7 +130,7 @@ function oursClient(port: number): Run {
   if (!compiled.binary) throw new Error("bench policy does not compile");
   const policy = Policy.open(compiled.binary);
   const host = new NodeHost({ log: (m) => process.stderr.write(`[ours] ${m}\n`) });
-  const ss = new SecureStreams(host, policy, { bindings: [h1] });
+  const ss = new SecureStreams(host, policy, { bindings: [createH1Binding()] });
   return (path, length, n) => new Promise((resolve, reject) => {
     let bytes = 0;
     const ended = transactions(path, length, n, resolve, () => setImmediate(() => stream.destroy()));

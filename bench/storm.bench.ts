@@ -18,7 +18,7 @@ import type { AddressInfo } from "node:net";
 import { NodeHost } from "../hosts/node/host.js";
 import { SecureStreams } from "../src/ss/context.js";
 import { State, stateName } from "../src/ss/states.js";
-import { h1 } from "../src/protocols/h1.js";
+import { createH1Binding } from "../src/protocols/h1.js";
 import { Policy } from "../src/policy/reader.js";
 import { MIN_RECONNECT_MS } from "../src/ss/stream.js";
 import { compilePolicy } from "../tools/policy/compile.js";
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   const compiled = compilePolicy(JSON.stringify(policyJson));
   if (!compiled.binary) throw new Error(JSON.stringify(compiled.diagnostics));
   const host = new NodeHost({ log: () => {} });
-  const ss = new SecureStreams(host, Policy.open(compiled.binary), { bindings: [h1] });
+  const ss = new SecureStreams(host, Policy.open(compiled.binary), { bindings: [createH1Binding()] });
   const finals = new Map<string, string>();
   for (const c of CASES) {
     ss.create(c.name, {

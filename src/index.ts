@@ -9,7 +9,7 @@ export { State, RxFlag, Ret, stateName, type HandlerReturn } from "./ss/states.j
 export { sendBytes } from "./ss/send-bytes.js";
 export { SSError, type SSErrorCode } from "./ss/errors.js";
 export { Policy, PolicyError, type PolicyErrorCode, type StreamType } from "./policy/reader.js";
-export { h1 } from "./protocols/h1.js";
+export { createH1Binding, type H1Binding, type H1BindingOptions } from "./protocols/h1.js";
 export { ws, createWsBinding, type WsBindingOptions } from "./protocols/ws.js";
 export { createH2Binding, type H2BindingOptions } from "./protocols/h2.js";
 export { createMqttBinding, type MqttBindingOptions } from "./protocols/mqtt.js";

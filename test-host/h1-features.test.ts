@@ -22,7 +22,7 @@ import { fileURLToPath } from "node:url";
 import { NodeHost } from "../hosts/node/host.js";
 import { SecureStreams } from "../src/ss/context.js";
 import { State, RxFlag, Ret, stateName, type HandlerReturn } from "../src/ss/states.js";
-import { h1 } from "../src/protocols/h1.js";
+import { createH1Binding } from "../src/protocols/h1.js";
 import type { SecureStream } from "../src/ss/stream.js";
 import type { Policy } from "../src/policy/reader.js";
 import { base64Encode } from "../src/util/base64.js";
@@ -245,7 +245,7 @@ function context(blobs: Record<string, Uint8Array | string> = {}): Context {
   const logs: string[] = [];
   const host = new NodeHost({ log: (m) => logs.push(m) });
   for (const [k, v] of Object.entries(blobs)) host.blobs.set(k, typeof v === "string" ? te.encode(v) : v);
-  const ss = new SecureStreams(host, policy, { bindings: [h1], strict: true });
+  const ss = new SecureStreams(host, policy, { bindings: [createH1Binding()], strict: true });
   const run = (streamtype: string, o: RunOptions) => new Promise<Run>((resolve, reject) => {
     let done = false;
     let body: Uint8Array = new Uint8Array(0);

@@ -12,7 +12,7 @@ import { compile, runStream, patternBytes, type RunOptions } from "./support/run
 import { BULK, bulkBody } from "./support/h1-servers.js";
 import { startH2Servers, h2TestPolicy, type H2Servers } from "./support/h2-servers.js";
 import { createH2Binding } from "../src/protocols/h2.js";
-import { h1 } from "../src/protocols/h1.js";
+import { createH1Binding } from "../src/protocols/h1.js";
 import type { Policy } from "../src/policy/reader.js";
 
 const bulkHash = createHash("sha256").update(bulkBody).digest("hex");
@@ -33,7 +33,7 @@ after(() => servers?.close());
 
 const has = (states: string[], s: string) => states.includes(s);
 const last = (states: string[]) => states[states.length - 1];
-const run = (name: string, o: RunOptions) => runStream(policy, name, { bindings: [h1, createH2Binding()], ...o });
+const run = (name: string, o: RunOptions) => runStream(policy, name, { bindings: [createH1Binding(), createH2Binding()], ...o });
 
 function guard(t: import("node:test").TestContext): boolean {
   return requirePeer("openssl", opensslAvailable(), t);

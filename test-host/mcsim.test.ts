@@ -20,7 +20,7 @@ import { testPki, opensslAvailable } from "./support/pki.js";
 import { requirePeer } from "./support/peers.js";
 import { startH1Servers, h1Handler, type H1Servers } from "./support/h1-servers.js";
 import { startH2Servers, type H2Servers } from "./support/h2-servers.js";
-import { h1 } from "../src/protocols/h1.js";
+import { createH1Binding } from "../src/protocols/h1.js";
 import { createH2Binding } from "../src/protocols/h2.js";
 import { startDnsServer, type DnsServer } from "./support/dns-server.js";
 import { runStream, compile, type StreamRecord } from "./support/run-stream.js";
@@ -184,7 +184,7 @@ before(async () => {
       continue;
     }
     node.set(s.stream, await runStream(policy, s.stream, {
-      until: ended, startTimeout: true, limitMs: 70000, bindings: [h1, createH2Binding()],
+      until: ended, startTimeout: true, limitMs: 70000, bindings: [createH1Binding(), createH2Binding()],
       ...(s.send !== undefined ? { send: new Uint8Array(s.send).fill(0x61) } : {}),
       ...(s.metadata ? { metadata: s.metadata } : {}),
       ...(dns ? { dnsServers: [dns.address] } : {}),

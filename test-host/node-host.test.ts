@@ -438,6 +438,25 @@ test("tls: a Certificate message split across TLS records (a chain over 16 KiB)"
   assert.equal((await outcome({ host: "127.0.0.1", port: near, tls: tlsTo(pki) }, chat)).text, "hellobye");
 });
 
+// The probe reads the server's first flight and then only relays: the bytes
+// it looks at are the flight's, not the response's.
+test("TLS: the first-flight reader leaves the data path after ServerHelloDone (1 MiB through, ~2 KiB read)", limit, async (t) => {
+  const pki = pkiOrSkip(t);
+  if (!pki) return;
+  const big = Buffer.alloc(1 << 20, 7);
+  const port = await listen(t, tlsServer(pki, {}, (s) => s.end(big)));
+  const own = new NodeHost({ log: () => {} });
+  const r = new Recorder();
+  r.stream = own.connect({ host: "127.0.0.1", port, tls: tlsTo(pki) }, r);
+  await r.done;
+  const received = r.events.reduce((n, e) => n + (e.type === "data" ? e.bytes.length : 0), 0);
+  assert.equal(received, big.length);
+  const flight = pki.server.certDer.length + pki.ca.certDer.length;
+  assert.ok(own.flightWork.scanned > flight && own.flightWork.scanned < flight + 2048,
+    `${own.flightWork.scanned} bytes read for a ${flight}-byte chain`);
+  assert.ok(own.flightWork.copied <= own.flightWork.scanned);
+});
+
 test("tls-hostname: the certificate names another host", limit, async (t) => {
   const pki = pkiOrSkip(t);
   if (!pki) return;

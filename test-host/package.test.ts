@@ -63,7 +63,7 @@ const show = (r: Run): string => `exit ${r.status}\n${r.stdout}${r.stderr}`;
 /** What a user of the package writes: every entry point, and one stream through the installed API. */
 const CONSUMER = `
 import http from "node:http";
-import { SecureStreams, SecureStream, State, RxFlag, Ret, stateName, sendBytes, Policy, PolicyError, SSError, h1, type StreamHandlers } from "xs-secure-streams";
+import { SecureStreams, SecureStream, State, RxFlag, Ret, stateName, sendBytes, Policy, PolicyError, SSError, createH1Binding, type StreamHandlers } from "xs-secure-streams";
 import type { Host } from "xs-secure-streams/host";
 import { Policy as ReaderPolicy } from "xs-secure-streams/policy/reader";
 import { NodeHost, MemoryBlobStore } from "xs-secure-streams/node";
@@ -84,7 +84,7 @@ server.listen(0, "127.0.0.1", () => {
   const policy = Policy.open(result.binary!);
   if (policyToJson(policy).s?.length !== 1) throw new Error("policyToJson");
   const host: Host = new NodeHost({ log: (line) => console.error(line) });
-  const ss = new SecureStreams(host, policy, { bindings: [h1] });
+  const ss = new SecureStreams(host, policy, { bindings: [createH1Binding()] });
   const body = new TextEncoder().encode("hello");
   let text = "";
   const handlers: StreamHandlers = {

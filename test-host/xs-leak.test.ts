@@ -74,6 +74,7 @@ test(`${CYCLES} create/connect/destroy cycles in XS leave the heap where it was 
       if (i % 10 === 9) figures.push((await w.heap()).slots - start.slots);
     }
     const end: Heap = await w.heap();
+    await w.post("x"); // the connection the pool keeps for a next stream (it held one at the start too)
     const stats = await w.stats<Stats>();
 
     const growth = w.delta(start, end);

@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   measure();
   const startSlots = slots, startChunks = chunks;
   // The runtime's modules are preloaded: importing them should cost no RAM.
-  const [{ ModdableHost }, { Policy }, { SecureStreams }, { h1 }, { State, Ret }] = await Promise.all([
+  const [{ ModdableHost }, { Policy }, { SecureStreams }, { createH1Binding }, { State, Ret }] = await Promise.all([
     import("xs-secure-streams/moddable/host"),
     import("xs-secure-streams/policy/reader"),
     import("xs-secure-streams/ss/context"),
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
 
   S = State;
   R = Ret;
-  ss = new SecureStreams(new ModdableHost(), Policy.open(new Resource("policy.dat")), { bindings: [h1] });
+  ss = new SecureStreams(new ModdableHost(), Policy.open(new Resource("policy.dat")), { bindings: [createH1Binding()] });
   // One handlers object for the idle streams, so that what is counted is the stream itself.
   const quiet: StreamHandlers = {};
   const idle: SecureStream[] = [];

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { NodeHost } from "../../hosts/node/host.js";
 import { SecureStreams } from "../../src/ss/context.js";
 import { Policy } from "../../src/policy/reader.js";
-import { h1 } from "../../src/protocols/h1.js";
+import { createH1Binding } from "../../src/protocols/h1.js";
 import { compilePolicy } from "../../tools/policy/compile.js";
 import { formatDiagnostic } from "../../tools/policy/diagnostics.js";
 import { cmdlineOption } from "./cmdline.js";
@@ -27,7 +27,7 @@ export interface ExampleContext {
   readonly ss: SecureStreams;
   /** The C examples' `while (!interrupted) lws_service(context, 0);`. */
   service(interrupted: () => boolean): Promise<void>;
-  /** lws_context_destroy(): every stream still there is destroyed (DISCONNECTED, DESTROYING). */
+  /** lws_context_destroy(): every stream still there is destroyed (DISCONNECTED, DESTROYING), idle connections closed. */
   destroy(): void;
 }
 
@@ -46,6 +46,7 @@ export function createContext(mainUrl: string, argv: readonly string[]): Example
   const policy = loadPolicy(file, argv);
   if (!policy) return undefined;
   const host = new NodeHost({ log: (line) => lwsl.notice(line.trimEnd()) });
+  const h1 = createH1Binding();
   const ss = new SecureStreams(host, policy, { bindings: [h1] });
   return {
     host,
@@ -57,7 +58,10 @@ export function createContext(mainUrl: string, argv: readonly string[]): Example
         resolve();
       }, 10);
     }),
-    destroy: () => ss.destroyAll(),
+    destroy: () => {
+      ss.destroyAll();
+      h1.closeIdle(); // and the connections kept for a next stream
+    },
   };
 }
 

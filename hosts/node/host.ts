@@ -30,7 +30,9 @@ import type {
 import { BLOB_LIMITS, FileBlobStore, MemoryBlobStore } from "./blobs.js";
 import { SplitBlobStore } from "../../src/system/split-blobs.js";
 import { classifySocketError } from "./errors.js";
-import { deviceRefusal, HandshakeProbe, HostFailure, tlsConnectOptions } from "./tls.js";
+import { deviceRefusal, HandshakeProbe, HostFailure } from "./tls.js";
+import { TlsSessionCache, trustContextKey } from "./sessions.js";
+import { TlsContextCache } from "./tls-contexts.js";
 
 export interface NodeHostOptions {
   /** Keep blobs as files in this directory (created if missing); default: in memory. */
@@ -43,6 +45,11 @@ export interface NodeHostOptions {
    * there. Default: the system's resolver.
    */
   readonly dnsServers?: readonly string[];
+  /**
+   * Resume TLS sessions, each only under the trust context that made it
+   * (sessions.ts). Default true. (The device host does not resume: see docs/h1.md.)
+   */
+  readonly tlsResumption?: boolean;
 }
 
 export class NodeHost implements Host {
@@ -54,10 +61,17 @@ export class NodeHost implements Host {
   /** Random words drawn ahead (see random()). */
   readonly #random = new Uint32Array(256);
   #randomNext = 256;
+  /** @internal TLS sessions to resume, each under its whole trust context (sessions.ts); undefined: none resumed. */
+  readonly sessions: TlsSessionCache | undefined;
+  /** @internal TLS options and accepted chains, per trust context (tls-contexts.ts). */
+  readonly tlsContexts = new TlsContextCache();
+  /** @internal What the TLS first-flight readers of this host's connections did, summed (a test reads it). */
+  readonly flightWork = { scanned: 0, copied: 0 };
 
   constructor(options: NodeHostOptions = {}) {
     // as on the device: a value over one stored value's limit goes in pieces
     this.blobs = new SplitBlobStore(options.blobDir === undefined ? new MemoryBlobStore() : new FileBlobStore(options.blobDir), BLOB_LIMITS.valueBytes);
+    this.sessions = options.tlsResumption === false ? undefined : new TlsSessionCache();
     this.#log = options.log ?? ((message) => process.stderr.write(`[node-host] ${message}\n`));
     if (options.dnsServers !== undefined) {
       this.resolver = new dns.Resolver();
@@ -146,6 +160,8 @@ class NodeStream implements ByteStream {
   readonly #host: NodeHost;
   #phase: Phase = "dns";
   #tls: tls.ConnectionOptions | undefined;
+  /** The trust context's key (sessions.ts), for TLS connections. */
+  #key = "";
   /** The TCP socket, and the TLS socket over it when secure. */
   #tcp: net.Socket | undefined;
   #socket: net.Socket | undefined;
@@ -163,7 +179,10 @@ class NodeStream implements ByteStream {
     try {
       // Checked before any I/O: a key the device cannot use fails even when
       // the server is down or would not ask for it.
-      if (options.tls !== undefined) this.#tls = tlsConnectOptions(options.tls, options.host);
+      if (options.tls !== undefined) {
+        this.#key = trustContextKey(options);
+        this.#tls = host.tlsContexts.options(this.#key, options.tls, options.host);
+      }
     } catch (error) {
       const kind = error instanceof HostFailure ? error.kind : "other";
       queueMicrotask(() => this.#fail(kind, (error as Error).message));
@@ -238,24 +257,54 @@ class NodeStream implements ByteStream {
   #handshake(tcp: net.Socket, options: tls.ConnectionOptions, timings: { dnsMs: number; tcpMs: number }): void {
     this.#phase = "tls";
     const start = performance.now();
-    const probe = (this.#probe = new HandshakeProbe(tcp));
+    const probe = (this.#probe = new HandshakeProbe(tcp, this.#host.flightWork));
+    const sessions = this.#host.sessions;
+    const key = this.#key;
     let socket: tls.TLSSocket;
     try {
-      socket = tls.connect({ ...options, socket: probe });
+      socket = tls.connect({ ...options, socket: probe, session: sessions?.get(key) });
     } catch (error) {
       return this.#fail("tls", `${this.#where}: ${(error as Error).message}`);
     }
     this.#watch(socket);
+    // A session is kept only from a connection that passed every check below.
+    let checked = false;
+    let offered: Buffer | undefined;
+    socket.on("session", (session: Buffer) => {
+      if (checked) sessions?.keep(key, session);
+      else offered = session;
+    });
     socket.once("secureConnect", () => {
       // rejectUnauthorized already refused an unverified peer; this guards
       // the promise that nothing ever connects unverified.
-      if (!socket.authorized) return this.#fail("tls-untrusted", `${this.#where}: ${socket.authorizationError}`);
+      if (!socket.authorized) {
+        sessions?.forget(key);
+        return this.#fail("tls-untrusted", `${this.#where}: ${socket.authorizationError}`);
+      }
       // Node completes the chain from the trust store; the device verifies
-      // only what the server sent, by its own rules.
-      const refusal = deviceRefusal(probe, this.#options.tls!, this.#options.host);
-      if (refusal !== undefined) return this.#fail(refusal.kind, `${this.#where}: ${refusal.message}`);
+      // only what the server sent, by its own rules. A resumed session sends
+      // no chain: it was checked when the session was made, under this same
+      // trust context (the cache's key).
+      const refusal = socket.isSessionReused() ? undefined : this.#deviceRefusal(probe);
+      if (refusal !== undefined) {
+        sessions?.forget(key);
+        return this.#fail(refusal.kind, `${this.#where}: ${refusal.message}`);
+      }
+      checked = true;
+      if (offered !== undefined) sessions?.keep(key, offered);
       this.#opened(socket, { ...timings, tlsMs: performance.now() - start }, socket.alpnProtocol || undefined);
     });
+  }
+
+  /** The device's rules on the chain the server sent; a chain they accepted before under this trust context is not read again. */
+  #deviceRefusal(probe: HandshakeProbe): ReturnType<typeof deviceRefusal> {
+    const t = this.#options.tls!;
+    const chain = probe.serverChain;
+    const cache = this.#host.tlsContexts;
+    if (chain !== undefined && probe.splitMessage === undefined && cache.accepted(this.#key, chain)) return undefined;
+    const refusal = deviceRefusal(probe, t, this.#options.host);
+    if (refusal === undefined && chain !== undefined) cache.accept(this.#key, chain, t);
+    return refusal;
   }
 
   /** Errors and closes from either layer; the first one ends the stream. */

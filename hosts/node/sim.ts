@@ -9,7 +9,7 @@ import { startDevice } from "../../src/system/boot.js";
 import { FilePolicyStore } from "./policy-store.js";
 import { State, RxFlag, Ret, stateName } from "../../src/ss/states.js";
 import { Policy, PolicyError } from "../../src/policy/reader.js";
-import { h1 } from "../../src/protocols/h1.js";
+import { createH1Binding } from "../../src/protocols/h1.js";
 import { ws } from "../../src/protocols/ws.js";
 import { createH2Binding } from "../../src/protocols/h2.js";
 import { createMqttBinding } from "../../src/protocols/mqtt.js";
@@ -80,6 +80,7 @@ export function runSim(o: SimOptions): Promise<number> {
   for (const [name, value] of o.blobs ?? []) host.blobs.set(name, value);
   // a ws message has no result state: the first whole message received is the stream's success
   const messages = o.policy.streamtype(o.stream)?.protocol === "ws";
+  const h1 = createH1Binding();
   const started = host.now();
   const stamp = () => `[${((host.now() - started) / 1000).toFixed(3).padStart(7)}s]`;
   // the device's boot: the stream connects once the system is OPERATIONAL
@@ -112,6 +113,7 @@ export function runSim(o: SimOptions): Promise<number> {
       process.off("beforeExit", idle);
       host.setTimer(0, () => {
         stream.destroy();
+        h1.closeIdle(); // one stream per run: no connection waits for a next one
         print(`${stamp()} ${code === 0 ? "ok" : "failed"}: received ${received} bytes, sent ${sent}`);
         if (out) out.end(() => resolve(code));
         else resolve(code);

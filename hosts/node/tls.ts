@@ -9,6 +9,7 @@ import { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { HostErrorKind, TlsOptions } from "../../src/host.js";
 import { deviceChainRefusal, type ChainRefusal } from "./device-chain.js";
+import { ServerFlightReader, type FlightWork } from "./server-flight.js";
 
 /**
  * What Moddable's TLS (modules/crypt/ssl) puts in its ClientHello, with the
@@ -119,44 +120,41 @@ export function deviceRefusal(probe: HandshakeProbe, t: TlsOptions, host: string
   return deviceChainRefusal(probe.serverChain, t.ca, t.serverName || host);
 }
 
-/** A TLS 1.2 record's largest body (2^14 plus expansion, RFC 5246 6.2.3). */
-const MAX_RECORD_BODY = 16384 + 2048;
-const MESSAGE_NAMES: Record<number, string> = {
-  2: "ServerHello", 11: "Certificate", 12: "ServerKeyExchange", 13: "CertificateRequest", 14: "ServerHelloDone",
-};
-
 /**
  * Passes a TLS connection's bytes through unchanged, reading the server's
- * first flight on the way (clear text in TLS 1.2) for facts Node's API does
- * not give: the certificates the server sent, as sent (Node completes the
- * chain from the trust store; the device verifies only what it is sent),
- * whether it asked for a client certificate, and whether a handshake message
- * was split across records (the device cannot parse that). Reading stops at
- * ServerHelloDone. It holds at most one record: a message never outlives
- * the record it came in.
+ * first flight on the way (server-flight.ts). Once that flight is read
+ * (ServerHelloDone, or anything that ends it) the probe only relays: it
+ * looks at no more bytes and copies none. Node has no way to move a TLS
+ * session from this stream onto the TCP socket itself, so the relay stays.
  */
 export class HandshakeProbe extends Duplex {
-  /** The server's Certificate message, leaf first; undefined until one is seen. */
-  serverChain: Uint8Array[] | undefined;
-  /** The server sent a CertificateRequest. */
-  certificateRequested = false;
-  /** The first handshake message that did not end in the record it began in. */
-  splitMessage: { readonly name: string; readonly size: number | undefined } | undefined;
+  readonly flight: ServerFlightReader;
   readonly #tcp: net.Socket;
-  /** Bytes of an incomplete record; undefined once done. */
-  #records: Buffer | undefined = Buffer.alloc(0);
 
-  constructor(tcp: net.Socket) {
+  constructor(tcp: net.Socket, work?: FlightWork) {
     super();
     this.#tcp = tcp;
-    tcp.on("data", (chunk: Buffer) => {
-      if (this.#records !== undefined) this.#scan(chunk);
+    this.flight = new ServerFlightReader(work);
+    const relay = (chunk: Buffer) => {
       if (!this.push(chunk)) tcp.pause();
-    });
+    };
+    const read = (chunk: Buffer) => {
+      if (!this.flight.push(chunk)) {
+        // the first flight is over: from now on, bytes only pass through
+        tcp.off("data", read);
+        tcp.on("data", relay);
+      }
+      relay(chunk);
+    };
+    tcp.on("data", read);
     tcp.on("end", () => this.push(null));
     // The TCP socket's own error is reported by its listener in NodeStream.
     tcp.on("close", () => this.destroy());
   }
+
+  get serverChain(): Uint8Array[] | undefined { return this.flight.serverChain; }
+  get certificateRequested(): boolean { return this.flight.certificateRequested; }
+  get splitMessage(): ServerFlightReader["splitMessage"] { return this.flight.splitMessage; }
 
   override _read(): void {
     this.#tcp.resume();
@@ -175,51 +173,4 @@ export class HandshakeProbe extends Duplex {
     this.#tcp.destroy();
     done(error);
   }
-
-  #scan(chunk: Buffer): void {
-    let records = Buffer.concat([this.#records!, chunk]);
-    while (records.length >= 5) {
-      const length = records.readUInt16BE(3);
-      // Anything but a handshake record means the server's first flight is
-      // over; an oversized record is Node's to refuse.
-      if (records[0] !== 22 || length > MAX_RECORD_BODY) return this.#stop();
-      if (records.length < 5 + length) break;
-      if (!this.#messages(records.subarray(5, 5 + length))) return this.#stop();
-      records = records.subarray(5 + length);
-    }
-    this.#records = Buffer.from(records);
-  }
-
-  /** The handshake messages of one record; false when reading is over. */
-  #messages(body: Buffer): boolean {
-    for (let at = 0; at < body.length;) {
-      const type = body[at]!;
-      const size = at + 4 <= body.length ? body.readUIntBE(at + 1, 3) : undefined;
-      if (size === undefined || at + 4 + size > body.length) {
-        this.splitMessage = { name: MESSAGE_NAMES[type] ?? `handshake type ${type}`, size };
-        return false;
-      }
-      const message = body.subarray(at + 4, at + 4 + size);
-      if (type === 11) this.serverChain = certificates(message);
-      if (type === 13) this.certificateRequested = true;
-      if (type === 14) return false; // ServerHelloDone
-      at += 4 + size;
-    }
-    return true;
-  }
-
-  #stop(): void {
-    this.#records = undefined;
-  }
-}
-
-/** A TLS 1.2 Certificate body: a 3-byte total, then 3-byte-length-prefixed DER, each copied out. */
-function certificates(body: Buffer): Uint8Array[] {
-  const list: Uint8Array[] = [];
-  for (let at = 3; at + 3 <= body.length;) {
-    const end = Math.min(body.length, at + 3 + body.readUIntBE(at, 3));
-    list.push(new Uint8Array(body.subarray(at + 3, end)));
-    at = end;
-  }
-  return list;
 }

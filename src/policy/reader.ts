@@ -306,6 +306,15 @@ function utf8ByteString(wanted: string): string | undefined {
 export class StreamType {
   readonly #v: DataView;
   readonly #index: number;
+  /**
+   * Values read so far, by accessor (a key of the wrong class still throws):
+   * a read costs about 1,000 computrons on XS, and a context that keeps
+   * this object (SecureStreams does, per streamtype) reads each key once
+   * for all its streams.
+   */
+  #flags: Map<string, boolean> | undefined;
+  #strings: Map<string, string | undefined> | undefined;
+  #numbers: Map<string, number | undefined> | undefined;
 
   constructor(v: DataView, indexEntry: number) {
     this.#v = v;
@@ -345,15 +354,31 @@ export class StreamType {
     return slot(this.#v, this.#record, id) >= 0;
   }
 
-  flag(key: string): boolean { return this.#slot(key, "flag") >= 0; }
+  flag(key: string): boolean {
+    const read = (this.#flags ??= new Map());
+    let value = read.get(key);
+    if (value === undefined) read.set(key, (value = this.#slot(key, "flag") >= 0));
+    return value;
+  }
 
   string(key: string): string | undefined {
+    const read = (this.#strings ??= new Map());
+    if (read.has(key)) return read.get(key);
     const ref = this.#small(key, "str");
-    return ref === undefined ? undefined : str(this.#v, ref);
+    const value = ref === undefined ? undefined : str(this.#v, ref);
+    read.set(key, value);
+    return value;
   }
 
   number(key: string): number | undefined {
-    if (KEY_CLASS[KEY_ID.get(key) ?? 0] !== "u32") return this.#small(key, "small");
+    const read = (this.#numbers ??= new Map());
+    if (read.has(key)) return read.get(key);
+    const value = KEY_CLASS[KEY_ID.get(key) ?? 0] !== "u32" ? this.#small(key, "small") : this.#u32(key);
+    read.set(key, value);
+    return value;
+  }
+
+  #u32(key: string): number | undefined {
     const at = this.#slot(key, "u32");
     return at < 0 ? undefined : this.#v.getUint32(at, true);
   }

@@ -1,5 +1,7 @@
 // The http/1.1 binding: one transaction at a time over a host byte stream,
-// kept alive between transactions when the server allows it. Request from
+// kept alive between transactions when the server allows it, and handed to
+// the next stream of the same trust context once its stream is done with it
+// (a per-context pool, bounded; see docs/h1.md). Request from
 // the policy (method, URL with ${metadata}, headers from metadata and blobs,
 // body from onTx with Content-Length or chunked, optionally multipart or
 // form-urlencoded); response streamed to onRx in bounded pieces.
@@ -18,6 +20,9 @@ import {
   type Plan, type BodyWriter,
 } from "./http-common.js";
 
+/** The policy's request plan, and h1's request of a fixed plan once made (for the Host it was made for). */
+type H1Plan = Plan & { made?: { readonly host: string; readonly path: string; readonly request: Request } };
+
 /** Largest payload handed to onRx at once. */
 export const H1_RX_MAX = 4096;
 /** Largest payload asked of onTx at once. */
@@ -32,9 +37,11 @@ const MAX_REDIRECTS = 5;
  * the request body is being pulled from onTx. waiting: the request is out,
  * the response is coming. complete: a response just ended; what else
  * arrived with it is stray, and the next transaction starts once that is
- * known (see #receive).
+ * known (see #receive). releasing: the stream let go of it just as its
+ * response completed; it goes to the pool once that is known. parked: idle
+ * in the pool, between streams.
  */
-type Phase = "connecting" | "idle" | "sending" | "waiting" | "complete" | "closed";
+type Phase = "connecting" | "idle" | "sending" | "waiting" | "complete" | "releasing" | "parked" | "closed";
 
 /** A request ready to go: its head, and the framing of its body if it has one. */
 interface Request {
@@ -43,17 +50,123 @@ interface Request {
   readonly body: BodyWriter | undefined;
 }
 
-export const h1: ProtocolBinding = {
-  name: "h1",
-  open: (link, options) => new H1Connection(link, options),
-};
+/** How many idle connections the h1 binding keeps for the next streams, and how long. */
+export interface H1BindingOptions {
+  /** Idle connections kept per trust context (the same connect options, every field). Default 1; 0 turns reuse off. */
+  readonly idlePerOrigin?: number;
+  /** Idle connections kept in all; the oldest goes first. Default 2. */
+  readonly idleTotal?: number;
+  /** How long an idle connection is kept, in ms. Default 3000; 0 turns reuse off. */
+  readonly idleMs?: number;
+}
+
+/** Defaults that fit an ESP32: an idle TLS connection holds its TLS state and buffers. */
+export const H1_IDLE_DEFAULTS = Object.freeze({ idlePerOrigin: 1, idleTotal: 2, idleMs: 3000 });
+
+/**
+ * The h1 binding for one SecureStreams context, with its own pool of idle
+ * connections (there is no module state: on the device, modules are frozen
+ * in flash). Give each context its own.
+ */
+export function createH1Binding(options: H1BindingOptions = {}): H1Binding {
+  return new H1Pool(options);
+}
+
+export interface H1Binding extends ProtocolBinding {
+  /** Idle connections in the pool now. */
+  readonly idle: number;
+  /** Closes every idle connection (the app is shutting down, or a test is done). */
+  closeIdle(): void;
+}
+
+class H1Pool implements H1Binding {
+  readonly name = "h1" as const;
+  readonly #perOrigin: number;
+  readonly #total: number;
+  readonly #idleMs: number;
+  /** Idle connections, oldest first. */
+  readonly #idle: H1Connection[] = [];
+  /**
+   * What the policy says about each streamtype's requests, read once: a
+   * policy read costs about 1,000 computrons on XS, and a stream per
+   * transaction would read it all again each time. The context's policy
+   * never changes (one binding per context).
+   */
+  readonly #plans = new Map<string, H1Plan>();
+
+  constructor(o: H1BindingOptions) {
+    this.#idleMs = o.idleMs ?? H1_IDLE_DEFAULTS.idleMs;
+    this.#perOrigin = this.#idleMs > 0 ? o.idlePerOrigin ?? H1_IDLE_DEFAULTS.idlePerOrigin : 0;
+    this.#total = this.#perOrigin > 0 ? o.idleTotal ?? H1_IDLE_DEFAULTS.idleTotal : 0;
+  }
+
+  get idle(): number {
+    return this.#idle.length;
+  }
+
+  plan(link: StreamLink): H1Plan {
+    let plan = this.#plans.get(link.streamtype);
+    if (!plan) this.#plans.set(link.streamtype, (plan = planOf(link.policy)));
+    return plan;
+  }
+
+  open(link: StreamLink, options: ConnectOptions): Connection {
+    // A request that could not be sent again never goes out on a connection
+    // from the pool: the server may have closed it, unseen, while it waited.
+    if (this.#total > 0 && this.plan(link).replayable && link.txLength === undefined) {
+      for (let i = this.#idle.length - 1; i >= 0; i--) {
+        const conn = this.#idle[i]!;
+        if (conn.host !== link.host || !sameOptions(conn.options, options)) continue;
+        this.#idle.splice(i, 1);
+        conn.adopt(link);
+        return conn;
+      }
+    }
+    return new H1Connection(link, options, this);
+  }
+
+  /** Takes a clean idle connection its stream let go of; false when the bounds say no (the caller closes it). */
+  park(conn: H1Connection): boolean {
+    if (this.#total === 0) return false;
+    let same = 0;
+    for (const c of this.#idle) if (c.host === conn.host && sameOptions(c.options, conn.options)) same++;
+    if (same >= this.#perOrigin) return false;
+    if (this.#idle.length >= this.#total) this.#idle.shift()!.discard();
+    this.#idle.push(conn);
+    conn.parked(this.#idleMs);
+    return true;
+  }
+
+  /** The connection left the pool (expired, closed by the server, or stray bytes). */
+  remove(conn: H1Connection): void {
+    const i = this.#idle.indexOf(conn);
+    if (i >= 0) this.#idle.splice(i, 1);
+  }
+
+  closeIdle(): void {
+    while (this.#idle.length) this.#idle.pop()!.discard();
+  }
+}
 
 class H1Connection implements Connection {
-  readonly #link: StreamLink;
+  #link: StreamLink;
+  readonly #pool: H1Pool;
   readonly #options: ConnectOptions;
-  /** What the policy says about requests, read once per connection: policy reads cost compute on XS. */
-  readonly #plan: Plan;
+  /** What the policy says about the stream's requests (the pool reads it once per streamtype). */
+  #plan: H1Plan;
   #stream: ByteStream | undefined;
+  /** The byte stream is up (onConnected came): what a stream adopting this connection reports as CONNECTED. */
+  #info: Parameters<StreamLink["connected"]>[0] | undefined;
+  /** Another request may follow on this byte stream (nothing said otherwise yet). */
+  #keepAlive = true;
+  /** Responses completed on this byte stream: after one, the server may close it while it waits. */
+  #served = 0;
+  /** A byte of the current response arrived. */
+  #answered = false;
+  /** The request sent last, kept for one resend on a fresh connection if the server closed a kept-alive one. */
+  #sent: Request | undefined;
+  #resent = false;
+  #idleTimer: unknown;
   #phase: Phase = "connecting";
   #parser: Http1ResponseParser;
   /** A request made before its connection was up (the first one, or a redirect's next hop). */
@@ -73,15 +186,19 @@ class H1Connection implements Connection {
   #pumpAgain = false;
   #responseTimer: unknown;
 
-  constructor(link: StreamLink, options: ConnectOptions) {
+  constructor(link: StreamLink, options: ConnectOptions, pool: H1Pool) {
     this.#link = link;
+    this.#pool = pool;
     this.#options = options;
-    this.#plan = planOf(link.policy);
+    this.#plan = pool.plan(link);
     this.#parser = this.#newParser();
     // a request that cannot be made is refused before any connection is spent on it
     if (link.pending && !(this.#prepared = this.#newTransaction())) return;
     this.#connect();
   }
+
+  get host(): StreamLink["host"] { return this.#link.host; }
+  get options(): ConnectOptions { return this.#options; }
 
   requestTx(): void {
     if (this.#phase === "idle") this.#startTransaction();
@@ -89,16 +206,85 @@ class H1Connection implements Connection {
     // connecting, waiting, complete: the stream's pending transaction starts when this one is done
   }
 
+  /** The stream lets go of this connection: to the pool if it is clean, else closed. */
   close(): void {
+    const phase = this.#phase;
+    if (phase === "closed" || phase === "parked" || phase === "releasing") return;
+    // Clean: up, kept alive, between transactions, nothing half sent or half
+    // read. An adopted connection still waiting to report CONNECTED has sent
+    // nothing: the request it holds was never written.
+    const clean = this.#keepAlive && this.#stream !== undefined &&
+      ((phase === "idle" || phase === "complete") && this.#prepared === undefined || phase === "connecting" && this.#info !== undefined);
+    if (!clean) return this.#shut();
+    this.#prepared = undefined;
+    // a response just ended inside #receive: parked once the bytes at hand are known to hold nothing more
+    if (phase === "complete") this.#phase = "releasing";
+    else if (!this.#pool.park(this)) this.#shut();
+  }
+
+  /** The pool took this connection: it waits for the next stream, at most idleMs. */
+  parked(idleMs: number): void {
+    this.#phase = "parked";
+    this.#clearResponseTimer();
+    this.#body = undefined;
+    this.#head = undefined;
+    this.#sent = undefined;
+    this.#idleTimer = this.#link.host.setTimer(idleMs, () => {
+      this.#idleTimer = undefined;
+      this.discard();
+    });
+  }
+
+  /** A new stream takes this idle connection: CONNECTING was reported, CONNECTED comes from a promise job. */
+  adopt(link: StreamLink): void {
+    this.#clearIdleTimer();
+    this.#link = link;
+    this.#plan = this.#pool.plan(link);
+    this.#phase = "connecting";
+    this.#redirects = 0;
+    this.#messageOpen = false;
+    if (link.pending && !(this.#prepared = this.#newTransaction())) return;
+    // Not from inside open(): the stream attaches this connection when open()
+    // returns. A promise job runs as soon as the caller's code is done, in the
+    // same turn (a 0 ms timer is a crank on XS and a millisecond on Node).
+    void Promise.resolve(link).then(this.#adopted);
+  }
+
+  /** The adopting stream's CONNECTED, once open() has returned; it spent no time on DNS, TCP or TLS. */
+  readonly #adopted = (link: StreamLink): void => {
+    try {
+      if (this.#link === link && this.#phase === "connecting") this.#onConnected({ timings: {}, peer: this.#info!.peer });
+    } catch (e) {
+      this.#fault(e);
+    }
+  };
+
+  /** Leaves the pool for good. */
+  discard(): void {
+    this.#pool.remove(this);
+    this.#shut();
+  }
+
+  #shut(): void {
     if (this.#phase === "closed") return;
+    if (this.#phase === "parked") this.#pool.remove(this);
     this.#phase = "closed";
     this.#clearResponseTimer();
+    this.#clearIdleTimer();
     this.#stream?.close();
     this.#stream = undefined;
   }
 
+  #clearIdleTimer(): void {
+    if (this.#idleTimer !== undefined) this.#link.host.clearTimer(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
   #connect(): void {
     this.#phase = "connecting";
+    this.#info = undefined;
+    this.#keepAlive = true;
+    this.#served = 0;
     // Every callback is guarded: an exception out of a host callback would end
     // the process (Node) or abort the XS machine (device). A handler's own
     // throw is contained by the stream already; what gets here is a bug of ours.
@@ -112,7 +298,9 @@ class H1Connection implements Connection {
       },
       onData: (bytes) => {
         try {
-          this.#receive(bytes);
+          // an idle connection has nothing to say: whatever it sends, it leaves the pool
+          if (this.#phase === "parked") this.discard();
+          else this.#receive(bytes);
         } catch (e) {
           this.#fault(e);
         }
@@ -127,14 +315,16 @@ class H1Connection implements Connection {
       },
       onClosed: () => {
         try {
-          this.#peerClosed();
+          if (this.#phase === "parked") this.discard();
+          else this.#peerClosed();
         } catch (e) {
           this.#fault(e);
         }
       },
       onError: (error) => {
         try {
-          this.#broken(error);
+          if (this.#phase === "parked") this.discard();
+          else this.#broken(error);
         } catch (e) {
           this.#fault(e);
         }
@@ -145,6 +335,7 @@ class H1Connection implements Connection {
   #onConnected(info: Parameters<StreamLink["connected"]>[0]): void {
     if (this.#phase === "closed") return;
     this.#phase = "idle";
+    this.#info ??= info;
     // once per stream link: a redirect's new connection reports nothing again
     // (the CONNECTED handler may have started the transaction itself, with requestTx())
     if (this.#link.connected(info) && this.#phase === "idle") this.#startTransaction();
@@ -170,13 +361,24 @@ class H1Connection implements Connection {
   /** The request for a new transaction, or undefined when it was refused (ended() reported). */
   #newTransaction(): Request | undefined {
     const link = this.#link;
+    const plan = this.#plan;
     this.#redirects = 0;
     this.#replayable = true;
-    const target = requestPath(link, this.#plan);
+    this.#resent = false;
+    const hasBody = BODY_METHODS.includes(plan.method) || link.txLength !== undefined;
+    // a request the policy alone makes (no metadata, no blob, no body) is the same every time
+    const fixed = plan.fixed && !hasBody;
+    const host = fixed ? this.#hostHeader() : "";
+    if (fixed && plan.made?.host === host) {
+      this.#path = plan.made.path;
+      return plan.made.request;
+    }
+    const target = requestPath(link, plan);
     if ("refuse" in target) return this.#refuse(target.refuse);
     this.#path = target.path;
-    const method = this.#plan.method;
-    return this.#request(method, BODY_METHODS.includes(method) || link.txLength !== undefined);
+    const request = this.#request(plan.method, hasBody);
+    if (fixed && request) plan.made = { host, path: target.path, request };
+    return request;
   }
 
   /** The request for the current path, or undefined when it was refused (ended() reported). */
@@ -212,6 +414,8 @@ class H1Connection implements Connection {
     this.#method = request.method;
     if (!IDEMPOTENT.includes(request.method)) this.#replayable = false;
     this.#body = request.body;
+    this.#sent = request;
+    this.#answered = false;
     this.#head = undefined;
     this.#messageOpen = false;
     if (request.method === "HEAD") this.#parser.expectNoBody();
@@ -294,7 +498,7 @@ class H1Connection implements Connection {
       // the announced length ends the body, EOM or not
       if (!(pulled.flags & RxFlag.EOM) && body.sent !== body.announced) continue;
       if (body.announced !== undefined && body.sent < body.announced) {
-        this.close();
+        this.#shut();
         this.#link.ended({
           reason: `onTx ended the body after ${body.sent} of the ${body.announced} bytes requestTxLength() announced: the transaction is abandoned`,
           local: true,
@@ -328,12 +532,18 @@ class H1Connection implements Connection {
     // the parser takes one response at a time; what it leaves belongs to the next one
     const stream = this.#stream;
     for (let at = 0; at < bytes.length && this.#stream === stream && this.#phase !== "closed";) {
+      if (this.#phase === "releasing") {
+        // the stream let go of the connection after its response; more came with it
+        this.#shut();
+        return;
+      }
       if (this.#phase !== "sending" && this.#phase !== "waiting") {
         // after a complete response (a surplus byte, a body on a 204, a second
         // response nobody asked for): the transaction stays done, the connection goes
         this.#finish(`${bytes.length - at} bytes from the server while no request was outstanding: connection closed`);
         return;
       }
+      this.#answered = true;
       try {
         at += this.#parser.push(bytes.subarray(at));
       } catch (e) {
@@ -342,7 +552,12 @@ class H1Connection implements Connection {
         return;
       }
     }
-    if (this.#phase !== "complete" || this.#stream !== stream) return;
+    if (this.#stream !== stream) return;
+    if (this.#phase === "releasing") {
+      if (!this.#pool.park(this)) this.#shut();
+      return;
+    }
+    if (this.#phase !== "complete") return;
     // nothing stray came with the response: the next request (or redirect hop) may go
     this.#phase = "idle";
     this.#startTransaction();
@@ -353,7 +568,7 @@ class H1Connection implements Connection {
     this.#head = head;
     const link = this.#link;
     if (this.#isRedirect(head)) return; // its body is discarded, see #onEnd
-    for (const [name, value] of head.headers) link.receivedHeader(name, value);
+    if (this.#plan.headerMetadata) for (const [name, value] of head.headers) link.receivedHeader(name, value);
     for (const [status, state] of this.#plan.respMap) {
       if (status === head.status && !link.state(state as number)) return;
     }
@@ -375,6 +590,8 @@ class H1Connection implements Connection {
     // leaves the rest of the body unsent: the server would read what we send
     // next as body, so this connection cannot carry another request.
     const keepAlive = head.keepAlive && this.#phase !== "sending";
+    this.#keepAlive = keepAlive;
+    this.#served++;
     this.#phase = "complete";
     if (this.#isRedirect(head)) {
       this.#redirect(head, keepAlive);
@@ -382,11 +599,11 @@ class H1Connection implements Connection {
     }
     if (!link.rx(new Uint8Array(0), this.#messageOpen ? RxFlag.EOM : RxFlag.SOM | RxFlag.EOM)) return;
     this.#messageOpen = false;
-    if (!link.perf({ txn_resp_us: Math.round((link.host.now() - this.#requestStart) * 1000), prot_specific: { protocol: "http", resp: head.status } })) return;
+    if (this.#plan.perf && !link.perf({ txn_resp_us: Math.round((link.host.now() - this.#requestStart) * 1000), prot_specific: { protocol: "http", resp: head.status } })) return;
     if (head.status === 503 || head.status === 429) {
       // the server did not act on it and asks us to wait: leave it, and try again no sooner than it says
       const retryAfter = retryAfterMs(head.headers.find(([n]) => n === "retry-after")?.[1] ?? "", link.host.timeValid());
-      this.close();
+      this.#shut();
       link.ended({ reason: `HTTP ${head.status}: the server asks to be left alone for ${retryAfter} ms`, interrupted: true, replayable: true, retryAfterMs: retryAfter });
       return;
     }
@@ -443,43 +660,66 @@ class H1Connection implements Connection {
       return;
     }
     if (this.#phase === "sending") this.#interrupted("the server closed the connection while the request was being sent");
+    else if (this.#resendFresh()) return;
     else if (this.#phase === "waiting") this.#interrupted("the server closed the connection before the response head");
     else this.#finish();
   }
 
   #broken(error: HostError): void {
     if (this.#phase === "closed") return;
+    if (error.kind === "reset" && this.#resendFresh()) return;
     const inTransaction = this.#phase === "sending" || this.#phase === "waiting" || this.#prepared !== undefined;
-    this.close();
+    this.#shut();
     this.#link.ended({
       reason: `${error.kind}: ${error.message}`, error: error.kind,
       interrupted: inTransaction, replayable: this.#replayable,
     });
   }
 
+  /**
+   * The server closed a kept-alive connection as our request went out, before
+   * a byte of answer (it timed the connection out while the request was on
+   * its way): an idempotent request without a body goes once more, on a
+   * fresh connection, as RFC 9112 9.3.1 allows. Nothing of a body is ever
+   * sent twice: it came from onTx and is gone.
+   */
+  #resendFresh(): boolean {
+    const request = this.#sent;
+    if (this.#phase !== "waiting" || this.#answered || this.#served === 0 || this.#resent || !this.#replayable ||
+      !request || request.body || !IDEMPOTENT.includes(request.method)) return false;
+    this.#resent = true;
+    this.#link.host.log(`${this.#link.streamtype}: the server closed a kept-alive connection before answering: the ${request.method} goes again on a fresh one`);
+    this.#clearResponseTimer();
+    this.#stream?.close();
+    this.#parser = this.#newParser();
+    this.#prepared = request;
+    this.#connect();
+    return true;
+  }
+
   /** Ends this connection in the middle of a transaction. */
   #interrupted(reason: string): void {
     if (this.#phase === "closed") return;
-    this.close();
+    this.#shut();
     this.#link.ended({ reason, interrupted: true, replayable: this.#replayable });
   }
 
   /** Ends this connection with nothing left half done. */
   #finish(reason?: string): void {
     if (this.#phase === "closed") return;
-    this.close();
+    this.#shut();
     this.#link.ended({ reason });
   }
 
   /** Refuses a request this connection cannot carry: ended before it is sent, without a network retry. */
   #refuse(reason: string): undefined {
-    this.close();
+    this.#shut();
     this.#link.ended({ reason, local: true });
     return undefined;
   }
 
   #fault(error: unknown): void {
-    this.close();
+    this.#shut();
     this.#link.fault(error);
   }
 }
@@ -515,4 +755,33 @@ function sameOriginTarget(location: string, options: ConnectOptions): string | {
   return path;
 }
 
-Object.freeze(h1); // preloaded into flash on the device (manifest.json)
+/**
+ * Whether two sets of connect options are the same trust context: every
+ * field, at any depth (endpoint, port, TLS, each CA, client certificate and
+ * key bytes, ALPN, and whatever field the contract gains, such as a proxy),
+ * so that a new field is part of the comparison without anyone adding it.
+ * Bytes compare by content; an object that is not plain data compares by
+ * identity. Absent and undefined are the same.
+ */
+export function sameOptions(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    if (!(a instanceof Uint8Array && b instanceof Uint8Array) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  const array = Array.isArray(a);
+  if (array !== Array.isArray(b)) return false;
+  if (!array && (Object.getPrototypeOf(a) !== Object.prototype || Object.getPrototypeOf(b) !== Object.prototype)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let fields = 0;
+  for (const k in x) {
+    if (x[k] === undefined) continue;
+    fields++;
+    if (!sameOptions(x[k], y[k])) return false;
+  }
+  for (const k in y) if (y[k] !== undefined) fields--;
+  return fields === 0;
+}

@@ -20,7 +20,7 @@ export interface MultipartSpec {
   readonly type: string | undefined;
 }
 
-/** What the policy says about requests, read once per connection: policy reads cost compute on XS. */
+/** What the policy says about requests, read once per streamtype and binding: policy reads cost compute on XS. */
 export interface Plan {
   readonly method: string;
   readonly url: string;
@@ -31,6 +31,13 @@ export interface Plan {
   readonly expect: number | undefined;
   readonly respMap: readonly [number, number][];
   readonly allowRedirects: boolean;
+  readonly perf: boolean;
+  /** Some metadata maps to a header (sent with the request, captured from the response). */
+  readonly headerMetadata: boolean;
+  /** The request is the policy's alone: no ${metadata} in the URL, no header from metadata or a blob. */
+  readonly fixed: boolean;
+  /** The method is idempotent and carries no body of itself: a request that may go on a pooled connection. */
+  readonly replayable: boolean;
 }
 
 export function planOf(p: StreamType): Plan {
@@ -47,9 +54,16 @@ export function planOf(p: StreamType): Plan {
   blobHeader("http_dsn_header", BLOB.deviceSerial);
   blobHeader("http_fwv_header", BLOB.firmwareVersion);
   blobHeader("http_devtype_header", BLOB.deviceType);
+  const method = p.string("http_method") ?? "GET";
+  const url = p.string("http_url") ?? "";
+  const headerMetadata = p.pairs("metadata").some(([, header]) => !!header);
   return {
-    method: p.string("http_method") ?? "GET",
-    url: p.string("http_url") ?? "",
+    method,
+    url,
+    headerMetadata,
+    fixed: !url.includes("${") && !headerMetadata && blobHeaders.length === 0,
+    replayable: IDEMPOTENT.includes(method) && !BODY_METHODS.includes(method),
+    perf: p.flag("perf"),
     multipart: name !== undefined || filename !== undefined || type !== undefined ? { name: name ?? "file", filename, type } : undefined,
     formUrlencoded: p.flag("http_www_form_urlencoded"),
     noContentLength: p.flag("http_no_content_length"),
@@ -72,7 +86,7 @@ export function requestPath(link: StreamLink, plan: Plan): { path: string } | { 
 
 /** The headers from metadata and from blobs, or why the request is refused. */
 export function requestHeaders(link: StreamLink, plan: Plan): [string, string][] | { refuse: string } {
-  const headers: [string, string][] = link.headerMetadata();
+  const headers: [string, string][] = plan.headerMetadata ? link.headerMetadata() : [];
   const blobs = link.host.blobs;
   for (const { header, blob, prefix, hex } of plan.blobHeaders) {
     const value = blobs.get(blob);

@@ -2,7 +2,7 @@
 // Streams are created here by streamtype name; the policy decides the rest.
 
 import type { Host } from "../host.js";
-import type { Policy } from "../policy/reader.js";
+import type { Policy, StreamType } from "../policy/reader.js";
 import type { ProtocolBinding } from "../protocols/binding.js";
 import { SecureStream, type StreamHandlers, type StreamEnvironment } from "./stream.js";
 import { SSError } from "./errors.js";
@@ -34,6 +34,7 @@ export class SecureStreams {
   readonly #streams = new Set<SecureStream>();
   /** Streams the gate holds back, with what connects them when it opens. */
   readonly #waiting = new Map<SecureStream, () => void>();
+  readonly #types = new Map<string, StreamType>();
   readonly #strict: boolean;
   readonly #env: StreamEnvironment;
   /** While create() runs: the stream it makes, and the error one of its handlers threw. */
@@ -84,7 +85,9 @@ export class SecureStreams {
    * leaves no stream behind: it is destroyed, and create() throws that error.
    */
   create(streamtype: string, handlers: StreamHandlers, user?: unknown): SecureStream {
-    const st = this.policy.streamtype(streamtype);
+    // one StreamType per streamtype for all its streams: it keeps what was read of the policy
+    let st = this.#types.get(streamtype);
+    if (!st && (st = this.policy.streamtype(streamtype))) this.#types.set(streamtype, st);
     if (!st) throw new SSError("unknown-streamtype", `the policy has no streamtype "${streamtype}"`);
     const stream = new SecureStream(this.#env, st, handlers, user);
     this.#streams.add(stream);

@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { NodeHost } from "../../hosts/node/host.js";
 import { SecureStreams } from "../../src/ss/context.js";
 import { State, Ret, stateName } from "../../src/ss/states.js";
-import { h1 } from "../../src/protocols/h1.js";
+import { createH1Binding } from "../../src/protocols/h1.js";
 import { compile } from "./run-stream.js";
 
 const [port, url] = process.argv.slice(2);
@@ -37,7 +37,7 @@ const policy = compile({
 });
 const logs: string[] = [];
 const host = new NodeHost({ log: (m) => logs.push(m) });
-const ss = new SecureStreams(host, policy, { bindings: [h1], strict: true });
+const ss = new SecureStreams(host, policy, { bindings: [createH1Binding()], strict: true });
 let rxBytes = 0;
 let nextGc = 1 << 20;
 const gc = (globalThis as { gc?: () => void }).gc;

@@ -9,7 +9,7 @@ import { compilePolicy } from "../../tools/policy/compile.js";
 import { base64Encode } from "../../src/util/base64.js";
 import { Policy } from "../../src/policy/reader.js";
 import { NodeHost } from "../../hosts/node/host.js";
-import { h1 } from "../../src/protocols/h1.js";
+import { createH1Binding } from "../../src/protocols/h1.js";
 import { startDevice, type Device } from "../../src/system/boot.js";
 import type { PolicyStore } from "../../src/system/policy-store.js";
 import type { PolicyUpdateReport } from "../../src/system/policy-update.js";
@@ -111,7 +111,7 @@ export function testDevice(builtIn: Uint8Array, store: PolicyStore | undefined, 
   let taken = 0;
   const host = new NodeHost({ log: (line) => logs.push(line) });
   const device = startDevice(host, {
-    bindings: [h1],
+    bindings: [createH1Binding()],
     builtIn: Policy.open(builtIn),
     store,
     maxPolicyBytes,

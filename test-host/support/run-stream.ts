@@ -7,7 +7,7 @@ import { NodeHost } from "../../hosts/node/host.js";
 import { SecureStreams } from "../../src/ss/context.js";
 import { State, Ret, stateName, type HandlerReturn } from "../../src/ss/states.js";
 import { Policy } from "../../src/policy/reader.js";
-import { h1 } from "../../src/protocols/h1.js";
+import { createH1Binding, type H1Binding } from "../../src/protocols/h1.js";
 import { compilePolicy } from "../../tools/policy/compile.js";
 import type { SecureStream } from "../../src/ss/stream.js";
 import type { ProtocolBinding } from "../../src/protocols/binding.js";
@@ -71,7 +71,8 @@ export function runStream(policy: Policy, streamtype: string, o: RunOptions): Pr
   const logs: string[] = [];
   const host = new CountingHost({ log: (m) => logs.push(m), ...(o.dnsServers ? { dnsServers: o.dnsServers } : {}) });
   for (const [k, v] of Object.entries(o.blobs ?? {})) host.blobs.set(k, v);
-  const ss = new SecureStreams(host, policy, { bindings: o.bindings ?? [h1], strict: true, responseTimeoutMs: o.responseTimeoutMs });
+  const bindings = o.bindings ?? [createH1Binding()];
+  const ss = new SecureStreams(host, policy, { bindings, strict: true, responseTimeoutMs: o.responseTimeoutMs });
   const hash = createHash("sha256");
   const record: StreamRecord = { states: [], after: [], timersPending: 0, rxBytes: 0, eoms: 0, rxChunks: 0, largestChunk: 0, sha256: "", perf: [], logs };
   return new Promise((resolve, reject) => {
@@ -87,6 +88,8 @@ export function runStream(policy: Policy, streamtype: string, o: RunOptions): Pr
         record.timersPending = host.pending.size;
         destroying = true;
         stream.destroy();
+        // the context ends with the run: no pooled connection waits for a next stream
+        for (const b of bindings) (b as Partial<H1Binding>).closeIdle?.();
         record.sha256 = hash.digest("hex");
         if (failure) reject(failure);
         else resolve(record);

@@ -71,6 +71,8 @@ export function boot(strict = false): void {
 }
 
 let policy: ReturnType<RT["Policy"]["open"]> | undefined;
+/** The context's h1 binding: its pool of idle connections. */
+let h1: ReturnType<RT["createH1Binding"]>;
 
 /** boot(), step 1 of 3: the XS bridge host, installed, taking the parent's messages. */
 export function bootHost(): void {
@@ -86,7 +88,8 @@ export function bootPolicy(): void {
 
 /** boot(), step 3 of 3: the SecureStreams context with the h1 binding. */
 export function bootContext(strict = false): void {
-  ss = new rt.SecureStreams(host, policy!, { bindings: [rt.h1], strict });
+  h1 = rt.createH1Binding();
+  ss = new rt.SecureStreams(host, policy!, { bindings: [h1], strict });
   policy = undefined;
 }
 
@@ -119,6 +122,7 @@ function command(m: Uint8Array): void {
     case 0x63: /* c */ current?.destroy(); current = undefined; break;
     case 0x62: /* b */ batch(u16(m), name(m, 3)); break;
     case 0x73: /* s */ stats(); break;
+    case 0x78: /* x */ h1.closeIdle(); break;
     default: throw new Error(`fp: unknown command ${m[0]}`);
   }
 }

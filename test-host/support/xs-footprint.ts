@@ -89,7 +89,7 @@ export async function startLoopbackServer(): Promise<LoopbackServer> {
 
 export const MB = 1024 * 1024;
 
-/** Streamtypes: small (GET /small), dl_1m, dl_4m (GET /bytes/N), cycle (GET /small, quick retry). */
+/** Streamtypes: small (GET /small), dl_1m, dl_4m (GET /bytes/N), cycle (GET /small, quick retry), get_4k (GET /bytes/4096). */
 export function loopbackPolicy(port: number): Uint8Array {
   const h1 = (url: string, extra: object = {}) => ({
     endpoint: "127.0.0.1", port, protocol: "h1", http_method: "GET", http_url: url, retry: "quick", ...extra,
@@ -102,6 +102,7 @@ export function loopbackPolicy(port: number): Uint8Array {
       { dl_1m: h1(`/bytes/${MB}`) },
       { dl_4m: h1(`/bytes/${4 * MB}`) },
       { cycle: h1("/small", { timeout_ms: 10000 }) },
+      { get_4k: h1("/bytes/4096") },
     ],
   };
   return compileOrThrow(JSON.stringify(json), "loopback policy");

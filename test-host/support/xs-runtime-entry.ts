@@ -14,10 +14,10 @@
 import { XSBridgeHost } from "../../hosts/xsnap/xs-host.js";
 import { SecureStreams } from "../../src/ss/context.js";
 import { Policy } from "../../src/policy/reader.js";
-import { h1 } from "../../src/protocols/h1.js";
+import { createH1Binding } from "../../src/protocols/h1.js";
 import { State, Ret, RxFlag } from "../../src/ss/states.js";
 
-const runtime = { XSBridgeHost, SecureStreams, Policy, h1, State, Ret, RxFlag };
+const runtime = { XSBridgeHost, SecureStreams, Policy, createH1Binding, State, Ret, RxFlag };
 
 export type Runtime = typeof runtime;
 

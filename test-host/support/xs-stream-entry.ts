@@ -18,7 +18,7 @@ import { scenarioHandlers, beginStream, type ScenarioOptions } from "./stream-re
 import { XSBridgeHost } from "../../hosts/xsnap/xs-host.js";
 import { SecureStreams } from "../../src/ss/context.js";
 import { Policy } from "../../src/policy/reader.js";
-import { h1 } from "../../src/protocols/h1.js";
+import { createH1Binding } from "../../src/protocols/h1.js";
 import { ws } from "../../src/protocols/ws.js";
 import { createH2Binding } from "../../src/protocols/h2.js";
 import { State, Ret, stateName, type HandlerReturn } from "../../src/ss/states.js";
@@ -82,6 +82,7 @@ export function serve(): void {
 /** Runs one stream of `streamtype` until the parent says stop; see the header for the reports. */
 export function startStream(policyBytes: Uint8Array, streamtype: string, o: XSStreamOptions = {}): void {
   const h = host();
+  const h1 = createH1Binding();
   const ss = new SecureStreams(h, Policy.open(policyBytes), { bindings: [h1, createH2Binding(), ws], strict: true, responseTimeoutMs: o.responseTimeoutMs });
   const hash = new Murmur3();
   const record: XSRxRecord = { timersPending: 0, rxBytes: 0, eoms: 0, rxChunks: 0, largestChunk: 0, hash: "", perf: [] };
@@ -96,6 +97,7 @@ export function startStream(policyBytes: Uint8Array, streamtype: string, o: XSSt
       record.timersPending = h.pending.timers;
       destroying = true;
       stream?.destroy();
+      h1.closeIdle(); // the context ends with the run: no connection waits for a next stream
       record.hash = hash.digest();
       report({ t: "end", record });
     });

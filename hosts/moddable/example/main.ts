@@ -27,7 +27,7 @@ import { Policy } from "xs-secure-streams/policy/reader";
 import { SecureStreams } from "xs-secure-streams/ss/context";
 import { State, RxFlag, Ret, stateName } from "xs-secure-streams/ss/states";
 import { sendBytes } from "xs-secure-streams/ss/send-bytes";
-import { h1 } from "xs-secure-streams/protocols/h1";
+import { createH1Binding } from "xs-secure-streams/protocols/h1";
 import { ws } from "xs-secure-streams/protocols/ws";
 import { createH2Binding } from "xs-secure-streams/protocols/h2";
 import { createMqttBinding } from "xs-secure-streams/protocols/mqtt";
@@ -52,7 +52,7 @@ const DEMO: readonly Step[] = [
 
 const steps: readonly Step[] = config.streams ?? DEMO;
 const host = new ModdableHost({ dnsServers: config.dns ?? dnsServers() });
-const ss = new SecureStreams(host, Policy.open(new Resource("policy.dat")), { bindings: [h1, createH2Binding(), ws, createMqttBinding()] });
+const ss = new SecureStreams(host, Policy.open(new Resource("policy.dat")), { bindings: [createH1Binding(), createH2Binding(), ws, createMqttBinding()] });
 let failed = 0;
 run(0);
 

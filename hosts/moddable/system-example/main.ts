@@ -17,7 +17,7 @@ import config from "mc/config";
 import { ModdableHost, PreferenceBlobStore, BLOB_LIMITS } from "xs-secure-streams/moddable/host";
 import { FilePolicyStore } from "xs-secure-streams/moddable/policy-store";
 import { Policy } from "xs-secure-streams/policy/reader";
-import { h1 } from "xs-secure-streams/protocols/h1";
+import { createH1Binding } from "xs-secure-streams/protocols/h1";
 import { State, Ret, stateName } from "xs-secure-streams/ss/states";
 import { startDevice } from "xs-secure-streams/system/boot";
 import { systemStateName } from "xs-secure-streams/system/states";
@@ -61,7 +61,7 @@ Timer.set(() => {
 }, cfg.clockAfterMs);
 
 const device = startDevice(host, {
-  bindings: [h1],
+  bindings: [createH1Binding()],
   builtIn: Policy.open(new Resource("policy.dat")),
   store: new FilePolicyStore(cfg.dir),
   onPolicyReport: (r) => {
