@@ -13,6 +13,7 @@
 
 import type { ByteStream, ConnectOptions, HostError } from "../host.js";
 import type { ProtocolBinding, StreamLink, Connection } from "./binding.js";
+import type { StreamType } from "../policy/reader.js";
 import { State, RxFlag } from "../ss/states.js";
 import { Http1ResponseParser, Http1Error, encodeRequestHead, encodeChunkHeader, CHUNK_END, LAST_CHUNK, type Http1Head } from "../wire/http1/index.js";
 import {
@@ -92,7 +93,8 @@ class H1Pool implements H1Binding {
    * transaction would read it all again each time. The context's policy
    * never changes (one binding per context).
    */
-  readonly #plans = new Map<string, H1Plan>();
+  /** By StreamType, not name: after a policy update, a streamtype of the same name may say otherwise. */
+  readonly #plans = new WeakMap<StreamType, H1Plan>();
 
   constructor(o: H1BindingOptions) {
     this.#idleMs = o.idleMs ?? H1_IDLE_DEFAULTS.idleMs;
@@ -105,8 +107,8 @@ class H1Pool implements H1Binding {
   }
 
   plan(link: StreamLink): H1Plan {
-    let plan = this.#plans.get(link.streamtype);
-    if (!plan) this.#plans.set(link.streamtype, (plan = planOf(link.policy)));
+    let plan = this.#plans.get(link.policy);
+    if (!plan) this.#plans.set(link.policy, (plan = planOf(link.policy)));
     return plan;
   }
 

@@ -109,6 +109,7 @@ export class SecureStreams {
    */
   usePolicy(policy: Policy): void {
     this.#policy = policy;
+    this.#types.clear();
   }
 
   /** The policy new streams are made from; streams keep the one they were made from. */
