@@ -39,6 +39,12 @@ export interface ConnectOptions {
   /** A DNS name or an IP address; the host resolves names. */
   readonly host: string;
   readonly port: number;
+  /**
+   * A local (Unix domain) socket to connect to instead of host:port, on
+   * hosts that have them (a leading '@' names a Linux abstract socket).
+   * Hosts without local sockets fail the connect with kind "refused".
+   */
+  readonly path?: string;
   readonly tls?: TlsOptions;
   /** Give up (kind "timeout") if not connected, TLS included, within this many ms. */
   readonly timeoutMs?: number;

@@ -175,12 +175,30 @@ class NodeStream implements ByteStream {
     this.#end();
   }
 
+  /**
+   * Stops (and resumes) reading from the peer: TCP's own flow control then
+   * holds the sender back. Node host only, for the proxy, which must not read
+   * faster than its client takes.
+   */
+  pause(): void {
+    this.#socket?.pause();
+  }
+
+  resume(): void {
+    this.#socket?.resume();
+  }
+
   get #where(): string {
-    return `${this.#options.host}:${this.#options.port}`;
+    return this.#options.path ?? `${this.#options.host}:${this.#options.port}`;
   }
 
   #resolve(): void {
-    const { host } = this.#options;
+    const { host, path } = this.#options;
+    if (path !== undefined) {
+      // '@name' is Linux's abstract namespace, which Node spells with a leading NUL
+      queueMicrotask(() => this.#connect(path.startsWith("@") ? `\0${path.slice(1)}` : path, 0, true));
+      return;
+    }
     if (net.isIP(host) !== 0) {
       queueMicrotask(() => this.#connect(host, 0));
       return;
@@ -206,12 +224,12 @@ class NodeStream implements ByteStream {
     });
   }
 
-  #connect(address: string, dnsMs: number): void {
+  #connect(address: string, dnsMs: number, local = false): void {
     if (this.#phase !== "dns") return;
     const start = performance.now();
     let tcp: net.Socket;
     try {
-      tcp = net.connect({ host: address, port: this.#options.port });
+      tcp = net.connect(local ? { path: address } : { host: address, port: this.#options.port });
     } catch (error) {
       // Bad arguments, such as a port out of range.
       return this.#fail("other", `${this.#where}: ${(error as Error).message}`);
@@ -272,7 +290,7 @@ class NodeStream implements ByteStream {
     });
     socket.on("end", () => this.#peerEnded());
     const tcp = this.#tcp!;
-    const peer = tcp.remoteFamily === "IPv6" ? `[${tcp.remoteAddress}]:${tcp.remotePort}` : `${tcp.remoteAddress}:${tcp.remotePort}`;
+    const peer = this.#options.path ?? (tcp.remoteFamily === "IPv6" ? `[${tcp.remoteAddress}]:${tcp.remotePort}` : `${tcp.remoteAddress}:${tcp.remotePort}`);
     this.#handlers.onConnected({ alpn, timings, peer });
   }
 

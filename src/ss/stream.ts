@@ -12,17 +12,36 @@ import { decideRetry } from "./retry.js";
 import { SSError } from "./errors.js";
 import { utf8Encode } from "../util/utf8.js";
 
-export interface StreamHandlers {
+/**
+ * What an app can do with a stream, in-process (SecureStream) or through a
+ * proxy (SspcStream, src/sspc): the same calls, the same handlers.
+ */
+export interface StreamApi {
+  readonly streamtype: string;
+  readonly user: unknown;
+  readonly state: number;
+  readonly destroyed: boolean;
+  requestTx(): HandlerReturn;
+  requestTxLength(length: number): HandlerReturn;
+  connect(): HandlerReturn;
+  setMetadata(name: string, value: string): void;
+  getMetadata(name: string): string | undefined;
+  startTimeout(ms?: number): void;
+  cancelTimeout(): void;
+  destroy(): void;
+}
+
+export interface StreamHandlers<S extends StreamApi = SecureStream> {
   /** A state change; `ack` is protocol-specific (0 mostly). */
-  onState?(state: number, ack: number, stream: SecureStream): HandlerReturn | void;
+  onState?(state: number, ack: number, stream: S): HandlerReturn | void;
   /** Received payload with RxFlag bits (SOM, EOM, ...). */
-  onRx?(payload: Uint8Array, flags: number, stream: SecureStream): HandlerReturn | void;
+  onRx?(payload: Uint8Array, flags: number, stream: S): HandlerReturn | void;
   /**
    * Payload to send, at most maxLength bytes, with flags SOM/EOM; or a
    * return code (TX_DONT_SEND...). `flags` has SOM when this call starts a
    * message: a message that is sent again (a retry) starts from its first byte.
    */
-  onTx?(maxLength: number, flags: number, stream: SecureStream): { payload: Uint8Array; flags: number } | HandlerReturn;
+  onTx?(maxLength: number, flags: number, stream: S): { payload: Uint8Array; flags: number } | HandlerReturn;
 }
 
 /** What the stream needs from its owner (the SecureStreams context). */
@@ -79,7 +98,7 @@ interface LinkControl extends StreamLink {
   kill(): void;
 }
 
-export class SecureStream {
+export class SecureStream implements StreamApi {
   readonly streamtype: string;
   /** The app's object, handed back as it was given. */
   readonly user: unknown;
@@ -591,7 +610,7 @@ export class SecureStream {
 }
 
 /** Why a metadata value cannot be used, or undefined when it can. */
-function metadataFault(value: unknown, inEndpoint: boolean): string | undefined {
+export function metadataFault(value: unknown, inEndpoint: boolean): string | undefined {
   if (typeof value !== "string") return "must be a string";
   if (value.length > MAX_METADATA_LENGTH) return `is over ${MAX_METADATA_LENGTH} characters`;
   if (NOT_IN_METADATA.test(value)) return "holds CR, LF or NUL";
