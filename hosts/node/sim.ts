@@ -11,10 +11,15 @@ import { Policy, PolicyError } from "../../src/policy/reader.js";
 import { h1 } from "../../src/protocols/h1.js";
 import { compilePolicy } from "../../tools/policy/compile.js";
 import { formatDiagnostic } from "../../tools/policy/diagnostics.js";
+import { SspcContext } from "../../src/sspc/client.js";
+import type { StreamApi, StreamHandlers } from "../../src/ss/stream.js";
+import type { ConnectOptions } from "../../src/host.js";
 
 export interface SimOptions {
-  /** The compiled policy. */
-  readonly policy: Policy;
+  /** The compiled policy (not needed with `proxy`: the proxy has it). */
+  readonly policy?: Policy;
+  /** Run the stream through an ss-proxy listening here, instead of in-process. */
+  readonly proxy?: ConnectOptions;
   readonly stream: string;
   readonly metadata?: ReadonlyMap<string, string>;
   /** Blob name → bytes, put in the host's blob store first. */
@@ -67,7 +72,9 @@ export function runSim(o: SimOptions): Promise<number> {
   const print = o.print ?? ((line) => process.stdout.write(`${line}\n`));
   const host = new NodeHost({ log: o.log ?? ((line) => process.stderr.write(`  log: ${line}\n`)) });
   for (const [name, value] of o.blobs ?? []) host.blobs.set(name, value);
-  const ss = new SecureStreams(host, o.policy, { bindings: [h1] });
+  const ss: { create(streamtype: string, handlers: StreamHandlers<StreamApi>): StreamApi } = o.proxy
+    ? new SspcContext(host, { proxy: o.proxy })
+    : new SecureStreams(host, o.policy!, { bindings: [h1] });
   const started = host.now();
   const stamp = () => `[${((host.now() - started) / 1000).toFixed(3).padStart(7)}s]`;
   const out: WriteStream | undefined = o.out ? createWriteStream(o.out) : undefined;
@@ -115,6 +122,12 @@ export function runSim(o: SimOptions): Promise<number> {
           return Ret.DISCONNECT_ME;
         } else if (state === State.DISCONNECTED && o.durationMs === undefined && status !== undefined) {
           finish(status);
+        } else if (state === State.DESTROYING) {
+          // the proxy refused the streamtype (in-process, create() throws instead)
+          finish(1);
+        } else if (state === State.UPSTREAM_LINK_RETRY && o.durationMs === undefined && ack >= PROXY_PATIENCE_MS) {
+          print(`${stamp()} the proxy is not there: gave up after ${ack} ms`);
+          finish(1);
         }
         return Ret.OK;
       },
@@ -153,6 +166,9 @@ export function runSim(o: SimOptions): Promise<number> {
     else stream.requestTx();
   });
 }
+
+/** Without --duration, how long ss-sim --proxy waits for a proxy that is not there. */
+const PROXY_PATIENCE_MS = 10000;
 
 /** The start of a payload when it is text, for the narration. */
 function preview(payload: Uint8Array): string {
