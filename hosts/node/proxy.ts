@@ -332,8 +332,6 @@ class ProxyLink implements Host {
     }
     this.#rxCredit = rxCredit;
     this.#write(encodeCreateResult(0, st.number("client_buflen") ?? 0, [streamtype]));
-    // what the client may send before the onward connection takes it
-    this.#write(encodeRxCredit(this.#proxy.options.txCredit ?? PROXY_TX_CREDIT));
     const o = this.#proxy.options;
     this.#ss = new SecureStreams(this, policy, {
       bindings: o.bindings ?? [h1],
@@ -347,8 +345,10 @@ class ProxyLink implements Host {
         onTx: (max, flags) => this.#onTx(max, flags),
       });
     } catch (e) {
-      this.close(`creating the stream failed: ${(e as Error).message}`);
+      return this.close(`creating the stream failed: ${(e as Error).message}`);
     }
+    // what the client may send before the onward connection takes it (after CREATING, where lws' clients look for it)
+    this.#write(encodeRxCredit(this.#proxy.options.txCredit ?? PROXY_TX_CREDIT));
   }
 
   #onState(state: number, ack: number): HandlerReturn {
