@@ -3,7 +3,7 @@
 // it over a Unix domain socket or TCP, one link per stream, speaking lws'
 // serialized Secure Streams (src/wire/sss, docs/serialization.md).
 //
-// Memory per link is bounded both ways:
+// Memory per link is bounded both ways (docs/serialization.md):
 // - to the client: payload goes out only within the credit the client grants
 //   (STREAMTYPE's initial credit, then its TXCR_UPDATEs), and while the
 //   client's socket buffer is over a high-water mark or the credit is spent,
@@ -47,7 +47,7 @@ export interface ProxyOptions {
 }
 
 export const PROXY_TX_CREDIT = 64 * 1024;
-export const PROXY_HIGH_WATER = 64 * 1024;
+export const PROXY_HIGH_WATER = 128 * 1024;
 export const PROXY_HANDSHAKE_MS = 3000;
 
 /** Where to listen. */
@@ -175,6 +175,7 @@ class ProxyLink implements Host {
   readonly #held: Uint8Array[] = [];
   #heldBytes = 0;
   #paused = false;
+  #corked = false;
   readonly #tx: TxItem[] = [];
   #txQueued = 0;
   /** Bytes taken by the onward connection and not yet granted back to the client. */
@@ -440,7 +441,17 @@ class ProxyLink implements Host {
   }
 
   #write(frame: Uint8Array): void {
-    if (!this.#closed) this.#socket.write(frame);
+    if (this.#closed) return;
+    // the frames of one tick (an onward read is many of them) leave in one writev
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.#socket.uncork();
+      });
+    }
+    this.#socket.write(frame);
   }
 
   /** Stops reading the onward connections while the client is behind. */

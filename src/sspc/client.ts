@@ -28,7 +28,7 @@ export interface SspcOptions {
 }
 
 export const SSPC_BACKOFF_MS: readonly number[] = Object.freeze([100, 250, 500, 1000, 2000]);
-export const SSPC_RX_CREDIT = 256 * 1024;
+export const SSPC_RX_CREDIT = 512 * 1024;
 /** Most payload asked of onTx for one TX_PAYLOAD frame. */
 export const SSPC_TX_CHUNK = 16 * 1024;
 
