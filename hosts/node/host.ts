@@ -21,6 +21,7 @@ import type {
   ByteStream,
   ConnectOptions,
   ConnectTimings,
+  ConnectVia,
   Host,
   HostError,
   HostErrorKind,
@@ -30,6 +31,7 @@ import type {
 import { FileBlobStore, MemoryBlobStore } from "./blobs.js";
 import { classifySocketError } from "./errors.js";
 import { deviceRefusal, HandshakeProbe, HostFailure, tlsConnectOptions } from "./tls.js";
+import { parseSocks5Proxy, Socks5Error, Socks5Handshake } from "../../src/wire/socks5/index.js";
 
 export interface NodeHostOptions {
   /** Keep blobs as files in this directory (created if missing); default: in memory. */
@@ -42,6 +44,12 @@ export interface NodeHostOptions {
    * there. Default: the system's resolver.
    */
   readonly dnsServers?: readonly string[];
+  /**
+   * A SOCKS5 proxy, "[user:pass@]host:port", for every TCP connection that
+   * names none itself (ConnectOptions.via): lws' `socks_proxy` environment
+   * variable.
+   */
+  readonly socksProxy?: string;
 }
 
 export class NodeHost implements Host {
@@ -49,11 +57,18 @@ export class NodeHost implements Host {
   readonly #log: (message: string) => void;
   /** @internal */
   readonly resolver: dns.Resolver | undefined;
+  /** @internal */
+  readonly via: ConnectVia | undefined;
   #warnedTlsClose = false;
 
   constructor(options: NodeHostOptions = {}) {
     this.blobs = options.blobDir === undefined ? new MemoryBlobStore() : new FileBlobStore(options.blobDir);
     this.#log = options.log ?? ((message) => process.stderr.write(`[node-host] ${message}\n`));
+    if (options.socksProxy !== undefined && options.socksProxy !== "") {
+      const socks5 = parseSocks5Proxy(options.socksProxy);
+      if (!socks5) throw new RangeError(`socks proxy "${options.socksProxy}" is not [user:pass@]host:port`);
+      this.via = { socks5 };
+    }
     if (options.dnsServers !== undefined) {
       this.resolver = new dns.Resolver();
       this.resolver.setServers(options.dnsServers);
@@ -142,9 +157,12 @@ class NodeStream implements ByteStream {
   #socket: net.Socket | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #probe: HandshakeProbe | undefined;
+  /** The SOCKS5 proxy on the way, if any (never for a local socket). */
+  readonly #via: ConnectVia | undefined;
 
   constructor(options: ConnectOptions, handlers: StreamHandlers, host: NodeHost) {
     this.#options = options;
+    this.#via = options.path === undefined ? options.via ?? host.via : undefined;
     this.#handlers = handlers;
     this.#host = host;
     if (options.timeoutMs !== undefined) {
@@ -193,7 +211,9 @@ class NodeStream implements ByteStream {
   }
 
   #resolve(): void {
-    const { host, path } = this.#options;
+    const { path } = this.#options;
+    // through a proxy, the name to resolve here is the proxy's; the proxy resolves the server's
+    const host = this.#via?.socks5.host ?? this.#options.host;
     if (path !== undefined) {
       // '@name' is Linux's abstract namespace, which Node spells with a leading NUL
       queueMicrotask(() => this.#connect(path.startsWith("@") ? `\0${path.slice(1)}` : path, 0, true));
@@ -229,7 +249,7 @@ class NodeStream implements ByteStream {
     const start = performance.now();
     let tcp: net.Socket;
     try {
-      tcp = net.connect(local ? { path: address } : { host: address, port: this.#options.port });
+      tcp = net.connect(local ? { path: address } : { host: address, port: this.#via?.socks5.port ?? this.#options.port });
     } catch (error) {
       // Bad arguments, such as a port out of range.
       return this.#fail("other", `${this.#where}: ${(error as Error).message}`);
@@ -238,10 +258,37 @@ class NodeStream implements ByteStream {
     this.#phase = "tcp";
     this.#watch(tcp);
     tcp.once("connect", () => {
+      if (this.#via) return this.#tunnel(tcp, this.#via, dnsMs, start);
       const timings = { dnsMs, tcpMs: performance.now() - start };
       if (this.#tls === undefined) this.#opened(tcp, timings);
       else this.#handshake(tcp, this.#tls, timings);
     });
+  }
+
+  /** The SOCKS5 handshake (src/wire/socks5); then TLS, if any, runs through the tunnel. */
+  #tunnel(tcp: net.Socket, via: ConnectVia, dnsMs: number, start: number): void {
+    const handshake = new Socks5Handshake(via.socks5, { host: this.#options.host, port: this.#options.port });
+    const onData = (data: Buffer) => {
+      let step: ReturnType<Socks5Handshake["receive"]>;
+      try {
+        step = handshake.receive(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      } catch (error) {
+        if (!(error instanceof Socks5Error)) throw error;
+        const kind: HostErrorKind = error.code === "auth-failed" || error.code === "no-method" ? "proxy-auth"
+          : error.code === "refused" || error.code === "unreachable" ? "refused" : "other";
+        return this.#fail(kind, `${this.#where} via ${via.socks5.host}:${via.socks5.port}: ${error.message}`);
+      }
+      if (step === "wait") return;
+      if ("send" in step) return void tcp.write(step.send);
+      tcp.off("data", onData);
+      // anything past the reply is already the server's
+      if (step.open.length > 0) tcp.unshift(Buffer.from(step.open));
+      const timings = { dnsMs, tcpMs: performance.now() - start };
+      if (this.#tls === undefined) this.#opened(tcp, timings);
+      else this.#handshake(tcp, this.#tls, timings);
+    };
+    tcp.on("data", onData);
+    tcp.write(handshake.hello());
   }
 
   #handshake(tcp: net.Socket, options: tls.ConnectionOptions, timings: { dnsMs: number; tcpMs: number }): void {

@@ -18,6 +18,8 @@ import type { ConnectOptions } from "../../src/host.js";
 export interface SimOptions {
   /** The compiled policy (not needed with `proxy`: the proxy has it). */
   readonly policy?: Policy;
+  /** "[user:pass@]host:port" of a SOCKS5 proxy for every connection (default: the socks_proxy environment variable). */
+  readonly socksProxy?: string;
   /** Run the stream through an ss-proxy listening here, instead of in-process. */
   readonly proxy?: ConnectOptions;
   readonly stream: string;
@@ -70,7 +72,8 @@ export function loadPolicy(file: string, print: (line: string) => void): Policy 
  */
 export function runSim(o: SimOptions): Promise<number> {
   const print = o.print ?? ((line) => process.stdout.write(`${line}\n`));
-  const host = new NodeHost({ log: o.log ?? ((line) => process.stderr.write(`  log: ${line}\n`)) });
+  // lws' socks_proxy: every connection, to servers or to an ss-proxy over TCP, through that SOCKS5 proxy
+  const host = new NodeHost({ log: o.log ?? ((line) => process.stderr.write(`  log: ${line}\n`)), socksProxy: o.socksProxy ?? process.env.socks_proxy });
   for (const [name, value] of o.blobs ?? []) host.blobs.set(name, value);
   const ss: { create(streamtype: string, handlers: StreamHandlers<StreamApi>): StreamApi } = o.proxy
     ? new SspcContext(host, { proxy: o.proxy })

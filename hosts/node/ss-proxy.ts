@@ -17,6 +17,8 @@ Serves the policy's streamtypes to Secure Streams clients, one link per stream.
   --blob-dir <dir>    keep blobs (auth, client_cert.0, ...) as files in this directory
 
 At least one of --unix, --abstract, --tcp. Prints "listening <address>" for each.
+Onward connections go through the policy's via-socks5, else through the SOCKS5
+proxy in the socks_proxy environment variable ([user:pass@]host:port), if set.
 Stops on SIGINT or SIGTERM.`;
 
 function fail(message: string): never {
@@ -53,7 +55,12 @@ if (listen.length === 0) fail("say where to listen: --unix, --abstract or --tcp"
 
 const policy = loadPolicy(policyFile, (line) => process.stderr.write(`${line}\n`));
 if (!policy) process.exit(3);
-const host = new NodeHost({ ...(blobDir ? { blobDir } : {}), log: (m) => process.stderr.write(`[ss-proxy] ${m}\n`) });
+const host = new NodeHost({
+  ...(blobDir ? { blobDir } : {}),
+  log: (m) => process.stderr.write(`[ss-proxy] ${m}\n`),
+  // lws' socks_proxy: onward connections the policy sends no other way go through this SOCKS5 proxy
+  socksProxy: process.env.socks_proxy,
+});
 const proxy = new SsProxy({ policy, host });
 try {
   for (const where of listen) process.stdout.write(`listening ${await proxy.listen(where)}\n`);

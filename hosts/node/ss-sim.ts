@@ -21,6 +21,10 @@ with --proxy, through an ss-proxy, which holds the policy.
   --duration <seconds>  keep the stream up this long to receive, instead of
                         stopping at the first result
 
+Environment: socks_proxy=[user:pass@]host:port sends every connection (to the
+servers, or to the ss-proxy over TCP) through that SOCKS5 proxy, unless the
+policy's via-socks5 names one.
+
 Exit status:
   0  the stream reached QOS_ACK_REMOTE
   1  the stream failed: QOS_NACK_REMOTE, TIMEOUT, AUTH_FAILED, ALL_RETRIES_FAILED,

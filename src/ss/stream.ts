@@ -3,7 +3,8 @@
 // backoff sequencing, the stream timeout and the metadata; the protocol
 // binding owns the wire. The rules are in docs/states.md.
 
-import type { Host, ConnectOptions, ConnectTimings } from "../host.js";
+import type { Host, ConnectOptions, ConnectTimings, ConnectVia } from "../host.js";
+import { parseSocks5Proxy } from "../wire/socks5/index.js";
 import { BLOB } from "../host.js";
 import type { Policy, StreamType } from "../policy/reader.js";
 import type { ProtocolBinding, Connection, StreamLink, TxPull, ConnectionEnd } from "../protocols/binding.js";
@@ -280,7 +281,15 @@ export class SecureStream implements StreamApi {
     if (!port) throw new SSError("bad-policy", "the policy gives no port");
     const policyTimeout = p.number("timeout_ms");
     const timeoutMs = policyTimeout ? Math.min(policyTimeout, CONNECT_TIMEOUT_MS) : CONNECT_TIMEOUT_MS;
-    if (!p.flag("tls")) return { host, port, timeoutMs };
+    // the streamtype's own via-socks5, else the policy's
+    const socks = p.string("via-socks5") ?? this.#env.policy.viaSocks5;
+    let via: ConnectVia | undefined;
+    if (socks) {
+      const socks5 = parseSocks5Proxy(socks);
+      if (!socks5) throw new SSError("bad-policy", `via-socks5 "${socks}" is not [user:pass@]host:port`);
+      via = { socks5 };
+    }
+    if (!p.flag("tls")) return via ? { host, port, timeoutMs, via } : { host, port, timeoutMs };
     const store = p.trustStore;
     const ca: Uint8Array[] = [];
     for (let i = 0; store && i < store.size; i++) ca.push(store.cert(i).der);
@@ -292,7 +301,8 @@ export class SecureStream implements StreamApi {
       clientKey = this.#env.host.blobs.get(BLOB.clientKey(n));
       if (!clientCert || !clientKey) throw new SSError("missing-blob", `client_cert ${n} needs blobs ${BLOB.clientCert(n)} and ${BLOB.clientKey(n)}`);
     }
-    return { host, port, timeoutMs, tls: { serverName: host, ca, clientCert, clientKey } };
+    const tls = { serverName: host, ca, clientCert, clientKey };
+    return via ? { host, port, timeoutMs, tls, via } : { host, port, timeoutMs, tls };
   }
 
   /**
@@ -305,7 +315,7 @@ export class SecureStream implements StreamApi {
     if (this.#link === link) this.#link = undefined;
     if (end.reason) this.#env.host.log(`${this.streamtype}: ${end.reason}`);
     const wasUp = (this.#flags & DANGLING) !== 0;
-    const authFailed = !wasUp && end.error === "tls-auth";
+    const authFailed = !wasUp && (end.error === "tls-auth" || end.error === "proxy-auth");
     const report = wasUp ? State.DISCONNECTED : authFailed ? State.AUTH_FAILED : end.local ? 0 : State.UNREACHABLE;
     if (report && this.#event(report) !== Ret.OK) return;
     if (authFailed) {
