@@ -99,9 +99,9 @@ function parse(argv: string[]): Args | "help" {
   return { policyFile, options: { stream, metadata, blobs, send, out, durationMs, proxy } };
 }
 
-/** "@name" (abstract) or a path (has a '/'), or host:port. */
+/** host:port, else a socket path (or "@name", abstract). */
 function proxyAddress(v: string): ConnectOptions {
-  if (v.startsWith("@") || v.includes("/")) return { host: "localhost", port: 0, path: v };
+  if (!/^.+:\d+$/.test(v) || v.includes("/")) return { host: "localhost", port: 0, path: v };
   const colon = v.lastIndexOf(":");
   const port = Number(v.slice(colon + 1));
   if (colon < 1 || !Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--proxy takes a socket path, @name or host:port, got "${v}"`);

@@ -55,7 +55,7 @@ export async function startProxyChild(policyFile: string, listen: string[]): Pro
 
 /** ConnectOptions for an address ss-proxy printed. */
 export function proxyAt(address: string): ConnectOptions {
-  if (address.startsWith("@") || address.includes("/")) return { host: "localhost", port: 0, path: address };
+  if (!/^.+:\d+$/.test(address) || address.includes("/")) return { host: "localhost", port: 0, path: address };
   const colon = address.lastIndexOf(":");
   return { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
 }

@@ -41,8 +41,8 @@ const ATYP_IPV6 = 4;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 /** RFC 1928's reply codes, for the message. */
-const REPLIES = ["succeeded", "general SOCKS server failure", "connection not allowed by ruleset", "network unreachable",
-  "host unreachable", "connection refused", "TTL expired", "command not supported", "address type not supported"];
+const REPLIES: readonly string[] = Object.freeze(["succeeded", "general SOCKS server failure", "connection not allowed by ruleset",
+  "network unreachable", "host unreachable", "connection refused", "TTL expired", "command not supported", "address type not supported"]);
 
 /** Parses "[user:pass@]host:port" (host may be [v6]); undefined if it is not that. */
 export function parseSocks5Proxy(text: string): Socks5Proxy | undefined {
