@@ -12,6 +12,10 @@ import {
 } from "../../src/wire/sss/index.js";
 import { utf8Encode } from "../../src/util/utf8.js";
 import { prng } from "./prng.js";
+import { FakeHost } from "./fake-host.js";
+import { SspcContext } from "../../src/sspc/client.js";
+import { State, stateName } from "../../src/ss/states.js";
+import type { ByteStream, ConnectOptions, StreamHandlers } from "../../src/host.js";
 
 export interface CaseResult { name: string; ok: boolean; detail?: string }
 
@@ -245,5 +249,137 @@ export function runSssCases(fixtureText: string): CaseResult[] {
     return undefined;
   });
 
+  sspcCases(fixtures, check);
   return results;
+}
+
+// ---- the SSPC client on a scripted link (lws' proxy bytes), on a fake clock ----
+
+/** A host whose connections are a script: `answer` sees each frame the client writes and replies with bytes. */
+class ScriptHost extends FakeHost {
+  readonly written: Uint8Array[] = [];
+  connects = 0;
+  /** While true, a connect fails (no proxy). */
+  down = false;
+  #handlers: StreamHandlers | undefined;
+  constructor(readonly answer: (frame: Uint8Array, reply: (bytes: Uint8Array) => void) => void) {
+    super();
+  }
+  override connect(_o: ConnectOptions, handlers: StreamHandlers): ByteStream {
+    this.connects++;
+    let open = true;
+    this.#handlers = handlers;
+    this.setTimer(0, () => {
+      if (!open) return;
+      if (this.down) {
+        open = false;
+        handlers.onError({ kind: "refused", message: "no proxy" });
+      } else {
+        handlers.onConnected({ timings: {} });
+      }
+    });
+    return {
+      write: (bytes) => {
+        if (!open) return false;
+        this.written.push(bytes.slice());
+        this.answer(bytes, (reply) => this.setTimer(0, () => open && handlers.onData(reply)));
+        return true;
+      },
+      close: () => void (open = false),
+    };
+  }
+  /** The proxy dies: the link reports its end. */
+  drop(): void {
+    this.#handlers?.onClosed();
+  }
+}
+
+function sspcCases(fixtures: Map<string, { toProxy: boolean; bytes: Uint8Array }>, check: (name: string, f: () => string | undefined) => void): void {
+  const f = (id: string) => fixtures.get(id)!.bytes;
+  const cat = (...parts: Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
+  };
+  // lws' proxy for the GET session: its bytes, the elided 987-byte payload made up behind its real header
+  const som = cat(bytesOf(0x55, 0x03, 0xeb, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xde, 0x6c, 0xb3, 0xd8), new Uint8Array(987).fill(0x41));
+  const lwsProxy = (frame: Uint8Array, reply: (b: Uint8Array) => void) => {
+    if (frame[0] === 0xaa) reply(cat(f("get-create-result"), f("get-creating")));
+    if (frame[0] === 0xab) {
+      reply(f("get-connecting"));
+      // split at odd places, as a byte stream may be
+      const rest = cat(f("get-meta-test"), f("get-connected"), som, f("get-rx-eom"), f("get-ack"), f("get-meta-srv"), f("get-disconnected"));
+      reply(rest.subarray(0, 7));
+      reply(rest.subarray(7, 600));
+      reply(rest.subarray(600));
+    }
+  };
+
+  check("SSPC against lws' proxy bytes: CREATING at create(), the proxy's states, payload pieces and metadata as lws sent them", () => {
+    const host = new ScriptHost(lwsProxy);
+    const states: string[] = [];
+    const rx: number[] = [];
+    let meta = "";
+    const ctx = new SspcContext(host, { proxy: { host: "proxy", port: 1 } });
+    const s = ctx.create("mintest", {
+      onState: (state, _ack, stream) => {
+        states.push(stateName(state));
+        if (state === State.DISCONNECTED) meta = `${stream.getMetadata("test")},${stream.getMetadata("srv")}`;
+      },
+      onRx: (p, flags) => void rx.push(p.length, flags),
+    });
+    if (states.join() !== "CREATING") return `at create(): ${states.join()}`;
+    s.setMetadata("ctype", "myctype");
+    s.requestTx();
+    host.advance(10);
+    const want = "CREATING,CONNECTING,CONNECTED,QOS_ACK_REMOTE,DISCONNECTED";
+    if (states.join() !== want) return `states ${states.join()}`;
+    if (rx.join() !== "987,1,0,2") return `rx ${rx.join()}`;
+    if (meta !== "hello,node-local") return `metadata ${meta}`;
+    // what lws' proxy received from us: STREAMTYPE v1 "mintest", the metadata, then ONWARD_CONNECT
+    const sent = host.written.map((w) => w[0]!.toString(16)).join(",");
+    if (sent !== "aa,ae,ab") return `wrote ${sent}`;
+    if (!same(host.written[1]!, f("get-meta-ctype"))) return "metadata frame differs from lws' client's";
+    return undefined;
+  });
+
+  check("SSPC: the proxy goes away: DISCONNECTED, UPSTREAM_LINK_RETRY with backoff while it is down; back, the transaction is asked for again", () => {
+    let answered = 0;
+    const host = new ScriptHost((frame, reply) => {
+      if (frame[0] === 0xaa) reply(cat(encodeCreateResult(0, 0, ["t"]), encodeState(State.CREATING)));
+      if (frame[0] === 0xab && answered++ === 0) reply(cat(encodeState(State.CONNECTING), encodeState(State.CONNECTED), encodeRx(bytesOf(1, 2), 1)));
+      else if (frame[0] === 0xab) reply(cat(encodeState(State.CONNECTING), encodeState(State.CONNECTED), encodeRx(bytesOf(1, 2, 3), 3), encodeState(State.QOS_ACK_REMOTE)));
+    });
+    const states: string[] = [];
+    const ctx = new SspcContext(host, { proxy: { host: "proxy", port: 1 }, backoffMs: [100, 300] });
+    const s = ctx.create("t", { onState: (state, ack) => void states.push(`${stateName(state)}${state === State.UPSTREAM_LINK_RETRY ? `@${ack}` : ""}`) });
+    s.requestTx();
+    host.advance(5);
+    host.down = true;
+    host.drop();
+    host.advance(100); // the first retry, refused
+    host.advance(300); // the second, refused
+    host.down = false;
+    host.advance(300); // the third: back
+    const want = "CREATING,CONNECTING,CONNECTED,DISCONNECTED,UPSTREAM_LINK_RETRY@0,UPSTREAM_LINK_RETRY@100,UPSTREAM_LINK_RETRY@400,CONNECTING,CONNECTED,QOS_ACK_REMOTE";
+    if (states.join() !== want) return `states ${states.join()}`;
+    if (host.connects !== 4) return `${host.connects} connects`;
+    return host.nextTimer() === undefined ? undefined : "a timer is left";
+  });
+
+  check("SSPC: a refused streamtype destroys the stream with a log; a frame the client cannot read drops the link, never throws", () => {
+    const host = new ScriptHost((frame, reply) => { if (frame[0] === 0xaa) reply(encodeCreateResult(1)); });
+    const states: string[] = [];
+    new SspcContext(host, { proxy: { host: "proxy", port: 1 } }).create("nope", { onState: (st) => void states.push(stateName(st)) });
+    host.advance(5);
+    if (states.join() !== "CREATING,DESTROYING") return `states ${states.join()}`;
+    if (!host.logs.some((l) => l.includes("refused to create"))) return "no log";
+    const bad = new ScriptHost((frame, reply) => { if (frame[0] === 0xaa) reply(bytesOf(0xab, 0, 0)); });
+    const s2: string[] = [];
+    new SspcContext(bad, { proxy: { host: "proxy", port: 1 }, backoffMs: [1000] }).create("x", { onState: (st) => void s2.push(stateName(st)) });
+    bad.advance(5);
+    if (s2.join() !== "CREATING,UPSTREAM_LINK_RETRY") return `states ${s2.join()}`;
+    return bad.logs.some((l) => l.includes("bad frame")) ? undefined : "no log";
+  });
 }
