@@ -95,7 +95,8 @@ for (const via of ["unix", "tcp"] as const) {
 // ---- lws' captured sessions ----
 
 test("lws' client bytes (the captured GET session) against our proxy: the create result is lws' byte for byte, the session completes", async () => {
-  const { where } = await inProcessProxy();
+  const { where, proxy } = await inProcessProxy();
+  after(() => proxy.close());
   const c = rawClient(where);
   c.socket.write(fixtures.get("get-c2p-stream")!.bytes);
   await until(() => c.frames.some((f) => f.type === "state" && f.state === State.QOS_ACK_REMOTE));
@@ -151,6 +152,7 @@ test("lws' proxy bytes (the captured GET session) against our client: states, pa
         states.push(stateName(state));
         if (state === State.DISCONNECTED) {
           meta = [stream.getMetadata("test"), stream.getMetadata("srv")];
+          setImmediate(() => stream.destroy());
           resolve();
         }
         return Ret.OK;
@@ -160,8 +162,8 @@ test("lws' proxy bytes (the captured GET session) against our client: states, pa
     s.setMetadata("ctype", "myctype");
     s.requestTx();
   });
-  server.close();
-  assert.deepEqual(states, ["CREATING", "CONNECTING", "CONNECTED", "QOS_ACK_REMOTE", "DISCONNECTED"]);
+  await new Promise<void>((r) => server.close(() => r()));
+  assert.deepEqual(states, ["CREATING", "CONNECTING", "CONNECTED", "QOS_ACK_REMOTE", "DISCONNECTED", "DESTROYING"]);
   assert.equal(rx, 987);
   assert.deepEqual(flags, [RxFlag.SOM, RxFlag.EOM]);
   assert.deepEqual(meta, ["hello", "node-local"]);
@@ -175,10 +177,11 @@ test("lws' proxy bytes (the captured GET session) against our client: states, pa
 // ---- refusals and hostile clients ----
 
 test("a client naming a streamtype the policy lacks gets a failed create result, and the link closes", async () => {
-  const { where, logs } = await inProcessProxy();
+  const { where, logs, proxy } = await inProcessProxy();
   const c = rawClient(where);
   c.socket.write(encodeStreamtype("no_such_type"));
   await c.ended;
+  await proxy.close();
   assert.deepEqual(c.frames, [{ type: "create-result", result: 1, clientBuflen: 0, rideshares: [] }]);
   assert.ok(logs.some((l) => l.includes('streamtype "no_such_type" refused')), logs.join("\n"));
 });

@@ -3,6 +3,7 @@
 // blobs; local apps reach it with SSPC (or lws' own clients) and name a
 // streamtype, never an endpoint.
 
+import { rmSync, writeFileSync } from "node:fs";
 import { loadPolicy } from "./sim.js";
 import { NodeHost } from "./host.js";
 import { SsProxy, type ProxyListen } from "./proxy.js";
@@ -15,6 +16,7 @@ Serves the policy's streamtypes to Secure Streams clients, one link per stream.
   --abstract <name>   listen on a Linux abstract socket (@name; lws' default is proxy.ss.lws)
   --tcp <host:port>   listen on TCP too (port 0: any; the address is printed)
   --blob-dir <dir>    keep blobs (auth, client_cert.0, ...) as files in this directory
+  --pid-file <file>   write the process id here once listening (removed at exit)
 
 At least one of --unix, --abstract, --tcp. Prints "listening <address>" for each.
 Onward connections go through the policy's via-socks5, else through the SOCKS5
@@ -29,6 +31,7 @@ function fail(message: string): never {
 const argv = process.argv.slice(2);
 let policyFile: string | undefined;
 let blobDir: string | undefined;
+let pidFile: string | undefined;
 const listen: ProxyListen[] = [];
 for (let i = 0; i < argv.length; i++) {
   const arg = argv[i]!;
@@ -46,6 +49,7 @@ for (let i = 0; i < argv.length; i++) {
       break;
     }
     case "--blob-dir": blobDir = value(); break;
+    case "--pid-file": pidFile = value(); break;
     case "--help": case "-h": process.stdout.write(`${USAGE}\n`); process.exit(0);
     default: fail(`unknown option ${arg}`);
   }
@@ -69,6 +73,10 @@ try {
   await proxy.close();
   process.exit(1);
 }
-const stop = () => void proxy.close().then(() => process.exit(0));
+if (pidFile) writeFileSync(pidFile, `${process.pid}\n`);
+const stop = () => void proxy.close().then(() => {
+  if (pidFile) rmSync(pidFile, { force: true });
+  process.exit(0);
+});
 process.once("SIGINT", stop);
 process.once("SIGTERM", stop);

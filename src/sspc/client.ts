@@ -25,6 +25,13 @@ export interface SspcOptions {
   readonly rxCredit?: number;
   /** Sent in STREAMTYPE for the proxy's logs (lws sends its process id; 0 where there is none). */
   readonly pid?: number;
+  /**
+   * Report QOS_ACK_LOCAL when the proxy has taken a whole message (EOM) from
+   * the link (its credit for every byte came back), and QOS_NACK_LOCAL when
+   * it refuses the streamtype or the link breaks with a message not taken.
+   * Off by default: the states are then exactly the in-process ones.
+   */
+  readonly localQos?: boolean;
 }
 
 export const SSPC_BACKOFF_MS: readonly number[] = Object.freeze([100, 250, 500, 1000, 2000]);
@@ -116,6 +123,10 @@ export class SspcStream implements StreamApi {
   #txCredit: number | undefined;
   /** Rx payload delivered since credit was last granted back. */
   #rxConsumed = 0;
+  /** Tx payload bytes the proxy has not yet given credit back for. */
+  #untaken = 0;
+  /** A message ended (EOM) and its QOS_ACK_LOCAL is due once the proxy took it all. */
+  #ackDue = false;
 
   /** @internal Use SspcContext.create(). */
   constructor(ctx: SspcContext, streamtype: string, handlers: StreamHandlers<SspcStream>, user: unknown) {
@@ -216,6 +227,8 @@ export class SspcStream implements StreamApi {
     this.#writable = true;
     this.#txCredit = undefined;
     this.#rxConsumed = 0;
+    this.#untaken = 0;
+    this.#ackDue = false;
     const host = this.#ctx.host;
     let link: ByteStream | undefined;
     // each callback checks it is still about the current link: a closed one says nothing more
@@ -274,8 +287,13 @@ export class SspcStream implements StreamApi {
     const host = this.#ctx.host;
     host.log(`${this.streamtype}: ${why}`);
     this.#closeLink();
+    // a message the proxy had not taken all of is lost with the link
+    const lostTx = this.#ctx.options.localQos && (this.#flags & MESSAGE_OPEN || this.#ackDue);
     this.#flags &= ~(ASKED | MESSAGE_OPEN);
+    this.#ackDue = false;
+    this.#untaken = 0;
     const now = host.now();
+    if (lostTx && this.#event(State.QOS_NACK_LOCAL) !== Ret.OK) return;
     this.#linkLostAt ??= now;
     if (this.#flags & DANGLING) {
       this.#flags &= ~DANGLING;
@@ -312,6 +330,7 @@ export class SspcStream implements StreamApi {
         if (m.result !== 0) {
           this.#ctx.host.log(`${this.streamtype}: the proxy refused to create the stream (result ${m.result}): its policy has no such streamtype`);
           this.#closeLink();
+          if (this.#ctx.options.localQos && this.#event(State.QOS_NACK_LOCAL) !== Ret.OK) return;
           this.destroy();
           return;
         }
@@ -335,10 +354,17 @@ export class SspcStream implements StreamApi {
           this.#rxConsumed = 0;
         }
         return;
-      case "txcr":
+      case "txcr": {
+        const first = this.#txCredit === undefined;
         this.#txCredit = (this.#txCredit ?? 0) + m.delta;
+        if (!first) this.#untaken = Math.max(0, this.#untaken - m.delta);
+        if (this.#ackDue && this.#untaken === 0) {
+          this.#ackDue = false;
+          if (this.#event(State.QOS_ACK_LOCAL) !== Ret.OK) return;
+        }
         this.#pump();
         return;
+      }
       case "metadata": {
         const value = utf8Decode(m.value, 0, m.value.length);
         if (value !== undefined) this.#metadata.set(m.name, value);
@@ -407,7 +433,11 @@ export class SspcStream implements StreamApi {
         }
         const eom = (flags & RxFlag.EOM) !== 0;
         this.#send(encodeTx(payload, (flags | som) & 0xff, 0, Math.round(this.#ctx.host.now() * 1000)));
-        if (this.#txCredit !== undefined) this.#txCredit -= payload.length;
+        if (this.#txCredit !== undefined) {
+          this.#txCredit -= payload.length;
+          this.#untaken += payload.length;
+          if (eom && this.#ctx.options.localQos) this.#ackDue = true;
+        }
         this.#txSent += payload.length;
         if (eom) this.#flags &= ~(MESSAGE_OPEN | TX_WANTED);
         else this.#flags |= MESSAGE_OPEN;

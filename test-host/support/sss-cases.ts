@@ -368,6 +368,49 @@ function sspcCases(fixtures: Map<string, { toProxy: boolean; bytes: Uint8Array }
     return host.nextTimer() === undefined ? undefined : "a timer is left";
   });
 
+  check("SSPC with localQos: QOS_ACK_LOCAL once the proxy took a whole message back in credit; QOS_NACK_LOCAL when the link breaks under one", () => {
+    const host = new ScriptHost((frame, reply) => {
+      if (frame[0] === 0xaa) reply(cat(encodeCreateResult(0, 0, ["t"]), encodeState(State.CREATING), encodeRxCredit(8)));
+      if (frame[0] === 0xab) reply(cat(encodeState(State.CONNECTING), encodeState(State.CONNECTED)));
+      // the proxy's onward connection takes what comes, and says so in credit
+      if (frame[0] === 0xad) reply(encodeRxCredit(frame.length - 19));
+    });
+    const states: string[] = [];
+    const body = bytesOf(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12);
+    let sent = 0;
+    const ctx = new SspcContext(host, { proxy: { host: "proxy", port: 1 }, localQos: true });
+    const s = ctx.create("t", {
+      onState: (state) => void states.push(stateName(state)),
+      onTx: (max) => {
+        const piece = body.subarray(sent, sent + max);
+        const flags = (sent === 0 ? 1 : 0) | (sent + piece.length >= body.length ? 2 : 0);
+        sent += piece.length;
+        return { payload: piece, flags };
+      },
+    });
+    s.requestTx();
+    host.advance(10);
+    const pieces = host.written.filter((w) => w[0] === 0xad).map((w) => w.length - 19);
+    // the credit of 8 cut the body in two
+    if (pieces.join() !== "8,4") return `tx pieces ${pieces.join()}`;
+    if (states.join() !== "CREATING,CONNECTING,CONNECTED,QOS_ACK_LOCAL") return `states ${states.join()}`;
+    // a second message, and the proxy dies before taking it
+    const quiet = new ScriptHost((frame, reply) => {
+      if (frame[0] === 0xaa) reply(cat(encodeCreateResult(0, 0, ["t"]), encodeState(State.CREATING), encodeRxCredit(4)));
+      if (frame[0] === 0xab) reply(cat(encodeState(State.CONNECTING), encodeState(State.CONNECTED)));
+    });
+    const s2: string[] = [];
+    sent = 0;
+    const c2 = new SspcContext(quiet, { proxy: { host: "proxy", port: 1 }, localQos: true, backoffMs: [1000] });
+    c2.create("t", {
+      onState: (state) => void s2.push(stateName(state)),
+      onTx: (max) => { const p = body.subarray(sent, sent + max); sent += p.length; return { payload: p, flags: sent === p.length ? 1 : 0 }; },
+    }).requestTx();
+    quiet.advance(10);
+    quiet.drop();
+    return s2.join() === "CREATING,CONNECTING,CONNECTED,QOS_NACK_LOCAL,DISCONNECTED,UPSTREAM_LINK_RETRY" ? undefined : `states ${s2.join()}`;
+  });
+
   check("SSPC: a refused streamtype destroys the stream with a log; a frame the client cannot read drops the link, never throws", () => {
     const host = new ScriptHost((frame, reply) => { if (frame[0] === 0xaa) reply(encodeCreateResult(1)); });
     const states: string[] = [];
