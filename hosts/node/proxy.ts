@@ -25,7 +25,7 @@ import { h1 } from "../../src/protocols/h1.js";
 import { utf8Decode, utf8Encode } from "../../src/util/utf8.js";
 import {
   ProxyBoundDecoder, SssError, TIMEOUT_CANCEL, type ProxyBound,
-  encodeCreateResult, encodeMetadata, encodePerf, encodeRx, encodeRxCredit, encodeState,
+  encodeCreateResult, encodeMetadata, encodePerf, encodeRxCredit, encodeRxHead, encodeState, MAX_FRAME_PAYLOAD,
 } from "../../src/wire/sss/index.js";
 import { NodeHost } from "./host.js";
 
@@ -171,9 +171,16 @@ class ProxyLink implements Host {
   #handshake: ReturnType<typeof setTimeout> | undefined;
   /** Payload bytes the client lets us send. */
   #rxCredit = 0;
-  /** Frames waiting for credit (payload) or behind one that waits. */
-  readonly #held: Uint8Array[] = [];
+  /** Frames (each as its pieces) waiting for credit, or behind one that waits. */
+  readonly #held: { chunks: Uint8Array[]; payload: number; bytes: number }[] = [];
   #heldBytes = 0;
+  /** Rx payload of one message gathered within a tick (one buffer, or none): sent as one frame, not one per binding read. */
+  #rxParts: Uint8Array[] = [];
+  #rxBytes = 0;
+  #rxFlags = 0;
+  #rxFlushDue = false;
+  /** The most payload gathered into one frame: a quarter of the client's first credit, at most what a frame holds. */
+  #rxMax = MAX_FRAME_PAYLOAD;
   #paused = false;
   #corked = false;
   readonly #tx: TxItem[] = [];
@@ -246,7 +253,8 @@ class ProxyLink implements Host {
     this.#onward.clear();
     this.#tx.length = 0;
     this.#held.length = 0;
-    this.#txQueued = this.#heldBytes = 0;
+    this.#rxParts = [];
+    this.#txQueued = this.#heldBytes = this.#rxBytes = 0;
     this.#socket.destroy();
     this.#gone();
   }
@@ -332,6 +340,7 @@ class ProxyLink implements Host {
       return;
     }
     this.#rxCredit = rxCredit;
+    this.#rxMax = Math.max(1024, Math.min(MAX_FRAME_PAYLOAD, Math.floor(rxCredit / 4)));
     this.#write(encodeCreateResult(0, st.number("client_buflen") ?? 0, [streamtype]));
     const o = this.#proxy.options;
     this.#ss = new SecureStreams(this, policy, {
@@ -354,6 +363,7 @@ class ProxyLink implements Host {
 
   #onState(state: number, ack: number): HandlerReturn {
     if (this.#closed || state === State.DESTROYING) return Ret.OK;
+    this.#flushRx();
     this.#sendMetadata();
     this.#queue(encodeState(state, ack), 0);
     return Ret.OK;
@@ -362,12 +372,49 @@ class ProxyLink implements Host {
   #onRx(payload: Uint8Array, flags: number): HandlerReturn {
     if (this.#closed) return Ret.OK;
     if (flags & RxFlag.PERF_JSON) {
+      this.#flushRx();
       this.#queue(encodePerf(payload), 0);
       return Ret.OK;
     }
+    // a new message, an ended one, or a full frame: what is gathered goes first
+    const room = (this.#rxParts[0]?.length ?? this.#rxMax) - this.#rxBytes;
+    // an empty piece is a marker (lws' EOM after the body): a frame of its own, so that the
+    // client's app sees it apart, as in-process (a DISCONNECT_ME before it means no EOM)
+    if (flags & RxFlag.SOM || this.#rxFlags & RxFlag.EOM || payload.length > room || payload.length === 0) this.#flushRx();
+    if (payload.length > this.#rxMax) {
+      // larger than a gathered frame may be (a small credit): on its own, as it came
+      if (flags & RxFlag.SOM) this.#sendMetadata();
+      this.#queueChunks([encodeRxHead(payload.length, flags, Math.round(this.now() * 1000)), payload.slice()], payload.length);
+      return Ret.OK;
+    }
     if (flags & RxFlag.SOM) this.#sendMetadata();
-    this.#queue(encodeRx(payload, flags & ~RxFlag.RIDESHARE, Math.round(this.now() * 1000)), payload.length);
+    if (payload.length === 0) {
+      this.#queueChunks([encodeRxHead(0, flags, Math.round(this.now() * 1000))], 0);
+      return Ret.OK;
+    }
+    if (this.#rxParts.length === 0) this.#rxFlags = flags & ~RxFlag.RIDESHARE;
+    else this.#rxFlags |= flags & (RxFlag.EOM | RxFlag.RELATED_END);
+    // copied: a binding's payload is only lent for the call
+    // sized for a run of reads like this one, not for the largest frame
+    if (this.#rxParts.length === 0) this.#rxParts.push(new Uint8Array(Math.min(this.#rxMax, Math.max(payload.length * 16, 4096))));
+    this.#rxParts[0]!.set(payload, this.#rxBytes);
+    this.#rxBytes += payload.length;
+    if (!this.#rxFlushDue) {
+      this.#rxFlushDue = true;
+      process.nextTick(() => this.#flushRx());
+    }
     return Ret.OK;
+  }
+
+  #flushRx(): void {
+    this.#rxFlushDue = false;
+    if (this.#rxParts.length === 0 || this.#closed) return;
+    const gathered = this.#rxParts[0]!.subarray(0, this.#rxBytes);
+    this.#rxParts = [];
+    this.#rxBytes = 0;
+    const head = encodeRxHead(gathered.length, this.#rxFlags, Math.round(this.now() * 1000));
+    this.#rxFlags = 0;
+    this.#queueChunks([head, gathered], gathered.length);
   }
 
   #onTx(max: number, flags: number): { payload: Uint8Array; flags: number } | HandlerReturn {
@@ -417,12 +464,17 @@ class ProxyLink implements Host {
 
   /** Sends a frame, or holds it (and what follows) while the client's credit cannot cover its payload. */
   #queue(frame: Uint8Array, payload: number): void {
+    this.#queueChunks([frame], payload);
+  }
+
+  #queueChunks(chunks: Uint8Array[], payload: number): void {
     if (this.#held.length === 0 && payload <= this.#rxCredit) {
       this.#rxCredit -= payload;
-      this.#write(frame);
+      for (const c of chunks) this.#write(c);
     } else {
-      this.#held.push(frame);
-      this.#heldBytes += frame.length;
+      const bytes = chunks.reduce((n, c) => n + c.length, 0);
+      this.#held.push({ chunks, payload, bytes });
+      this.#heldBytes += bytes;
     }
     this.#pressure();
   }
@@ -430,12 +482,11 @@ class ProxyLink implements Host {
   #flush(): void {
     while (this.#held.length > 0) {
       const frame = this.#held[0]!;
-      const payload = frame[0] === 0x55 ? frame.length - 19 : 0;
-      if (payload > this.#rxCredit) break;
-      this.#rxCredit -= payload;
+      if (frame.payload > this.#rxCredit) break;
+      this.#rxCredit -= frame.payload;
       this.#held.shift();
-      this.#heldBytes -= frame.length;
-      this.#write(frame);
+      this.#heldBytes -= frame.bytes;
+      for (const c of frame.chunks) this.#write(c);
     }
     this.#relieve();
   }

@@ -36,6 +36,8 @@ export interface SspcOptions {
 
 export const SSPC_BACKOFF_MS: readonly number[] = Object.freeze([100, 250, 500, 1000, 2000]);
 export const SSPC_RX_CREDIT = 512 * 1024;
+/** Largest rx piece handed to onRx (as the in-process h1 binding's); a larger frame is cut. */
+export const SSPC_RX_PIECE = 4096;
 /** Most payload asked of onTx for one TX_PAYLOAD frame. */
 export const SSPC_TX_CHUNK = 16 * 1024;
 
@@ -346,7 +348,7 @@ export class SspcStream implements StreamApi {
         return this.#proxyState(m.state, m.ack);
       case "rx":
         if (this.#phase !== "created") return this.#lost("the proxy sent payload before its create result");
-        this.#apply(this.#call(() => this.#handlers.onRx?.(m.payload, m.flags, this)));
+        this.#deliver(m.payload, m.flags);
         this.#rxConsumed += m.payload.length;
         // granted back in batches: a TXCR_UPDATE per quarter of the window
         if (this.#link && this.#rxConsumed >= (this.#ctx.options.rxCredit ?? SSPC_RX_CREDIT) / 4) {
@@ -374,6 +376,20 @@ export class SspcStream implements StreamApi {
         this.#apply(this.#call(() => this.#handlers.onRx?.(m.json, RxFlag.PERF_JSON | RxFlag.SOM | RxFlag.EOM, this)));
         return;
     }
+  }
+
+  /** Rx to the app in pieces no larger than in-process ones: SOM (and RELATED_START) on the first, EOM (and RELATED_END) on the last. */
+  #deliver(payload: Uint8Array, flags: number): void {
+    const first = RxFlag.SOM | RxFlag.RELATED_START | RxFlag.POLL;
+    const last = RxFlag.EOM | RxFlag.RELATED_END;
+    let at = 0;
+    do {
+      const piece = payload.subarray(at, at + SSPC_RX_PIECE);
+      const f = (flags & ~(first | last | RxFlag.RIDESHARE)) | (at === 0 ? flags & first : 0) | (at + piece.length >= payload.length ? flags & last : 0);
+      at += piece.length;
+      this.#apply(this.#call(() => this.#handlers.onRx?.(piece, f, this)));
+      if (this.destroyed || this.#phase !== "created") return;
+    } while (at < payload.length);
   }
 
   #proxyState(state: number, ack: number): void {
