@@ -272,7 +272,8 @@ test("200 concurrent SSPC streams × 1 MB through one ss-proxy: all intact; the 
     const peak = p.peakRssKiB();
     process.stderr.write(`proxy: ${n} streams x 1 MiB, proxy peak RSS ${(peak / 1024).toFixed(1)} MiB\n`);
     // 200 MB went through: a proxy that buffered would hold a good part of it
-    assert.ok(peak < 160 * 1024, `proxy peak RSS ${peak} KiB`);
+    // (idle, with a JSON policy and so the compiler loaded, ss-proxy is about 67 MiB)
+    assert.ok(peak < 192 * 1024, `proxy peak RSS ${peak} KiB`);
   } finally {
     await p.stop();
   }
