@@ -16,6 +16,7 @@ export type HostErrorKind =
   | "tls-expired" // a certificate is outside its validity dates
   | "tls-auth" // the server refused our client certificate
   | "tls" // any other TLS failure (protocol, cipher, handshake)
+  | "proxy-auth" // the SOCKS5 proxy (ConnectOptions.via) refused our credentials, or wants some we lack
   | "other";
 
 export interface HostError {
@@ -39,9 +40,30 @@ export interface ConnectOptions {
   /** A DNS name or an IP address; the host resolves names. */
   readonly host: string;
   readonly port: number;
+  /**
+   * A local (Unix domain) socket to connect to instead of host:port, on
+   * hosts that have them (a leading '@' names a Linux abstract socket).
+   * Hosts without local sockets fail the connect with kind "refused".
+   */
+  readonly path?: string;
+  /**
+   * Reach host:port through this proxy rather than directly (TLS, if any,
+   * then runs through the tunnel, end to end with the server).
+   */
+  readonly via?: ConnectVia;
   readonly tls?: TlsOptions;
   /** Give up (kind "timeout") if not connected, TLS included, within this many ms. */
   readonly timeoutMs?: number;
+}
+
+/** A proxy on the way to the server: a SOCKS5 proxy (RFC 1928), with RFC 1929 credentials if given. */
+export interface ConnectVia {
+  readonly socks5: {
+    readonly host: string;
+    readonly port: number;
+    readonly username?: string;
+    readonly password?: string;
+  };
 }
 
 /** Milliseconds each connect phase took, when the host can tell. */

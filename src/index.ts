@@ -4,7 +4,8 @@
 // compiler and the reader alone have their own entry points too.
 
 export { SecureStreams, type SecureStreamsOptions } from "./ss/context.js";
-export { SecureStream, type StreamHandlers } from "./ss/stream.js";
+export { SecureStream, type StreamHandlers, type StreamApi } from "./ss/stream.js";
+export { SspcContext, SspcStream, type SspcOptions } from "./sspc/client.js";
 export { State, RxFlag, Ret, stateName, type HandlerReturn } from "./ss/states.js";
 export { sendBytes } from "./ss/send-bytes.js";
 export { SSError, type SSErrorCode } from "./ss/errors.js";

@@ -341,6 +341,9 @@ class ModdableStream implements ByteStream {
     }
     this.#soon = Timer.set(() => {
       this.#soon = undefined;
+      // neither is built for the device yet: fail rather than connect some other way than asked
+      if (options.path !== undefined) return this.#fail("refused", `${options.path}: this host has no local sockets`);
+      if (options.via !== undefined) return this.#fail("other", `${this.#where}: this host cannot connect through a SOCKS5 proxy`);
       this.#start();
     });
   }

@@ -29,7 +29,8 @@ const resetCodes = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ENETRESET", 
  */
 export function classifySocketError(error: NodeJS.ErrnoException, certificateRequested = false): HostErrorKind {
   const code = error.code ?? "";
-  if (code === "ECONNREFUSED") return "refused";
+  // ENOENT: no local socket at that path (nothing listens there)
+  if (code === "ECONNREFUSED" || code === "ENOENT") return "refused";
   if (code === "ETIMEDOUT") return "timeout";
   if (resetCodes.has(code)) return "reset";
   if (expiredCodes.has(code)) return "tls-expired";

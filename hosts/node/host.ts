@@ -21,6 +21,7 @@ import type {
   ByteStream,
   ConnectOptions,
   ConnectTimings,
+  ConnectVia,
   Host,
   HostError,
   HostErrorKind,
@@ -30,9 +31,10 @@ import type {
 import { BLOB_LIMITS, FileBlobStore, MemoryBlobStore } from "./blobs.js";
 import { SplitBlobStore } from "../../src/system/split-blobs.js";
 import { classifySocketError } from "./errors.js";
-import { deviceRefusal, HandshakeProbe, HostFailure } from "./tls.js";
+import { deviceRefusal, HandshakeProbe, HostFailure, tlsConnectOptions } from "./tls.js";
 import { TlsSessionCache, trustContextKey } from "./sessions.js";
 import { TlsContextCache } from "./tls-contexts.js";
+import { parseSocks5Proxy, Socks5Error, Socks5Handshake } from "../../src/wire/socks5/index.js";
 
 export interface NodeHostOptions {
   /** Keep blobs as files in this directory (created if missing); default: in memory. */
@@ -50,6 +52,12 @@ export interface NodeHostOptions {
    * (sessions.ts). Default true. (The device host does not resume: see docs/h1.md.)
    */
   readonly tlsResumption?: boolean;
+  /**
+   * A SOCKS5 proxy, "[user:pass@]host:port", for every TCP connection that
+   * names none itself (ConnectOptions.via): lws' `socks_proxy` environment
+   * variable.
+   */
+  readonly socksProxy?: string;
 }
 
 export class NodeHost implements Host {
@@ -57,6 +65,8 @@ export class NodeHost implements Host {
   readonly #log: (message: string) => void;
   /** @internal */
   readonly resolver: dns.Resolver | undefined;
+  /** @internal */
+  readonly via: ConnectVia | undefined;
   #warnedTlsClose = false;
   /** Random words drawn ahead (see random()). */
   readonly #random = new Uint32Array(256);
@@ -73,6 +83,11 @@ export class NodeHost implements Host {
     this.blobs = new SplitBlobStore(options.blobDir === undefined ? new MemoryBlobStore() : new FileBlobStore(options.blobDir), BLOB_LIMITS.valueBytes);
     this.sessions = options.tlsResumption === false ? undefined : new TlsSessionCache();
     this.#log = options.log ?? ((message) => process.stderr.write(`[node-host] ${message}\n`));
+    if (options.socksProxy !== undefined && options.socksProxy !== "") {
+      const socks5 = parseSocks5Proxy(options.socksProxy);
+      if (!socks5) throw new RangeError(`socks proxy "${options.socksProxy}" is not [user:pass@]host:port`);
+      this.via = { socks5 };
+    }
     if (options.dnsServers !== undefined) {
       this.resolver = new dns.Resolver();
       this.resolver.setServers(options.dnsServers);
@@ -167,9 +182,12 @@ class NodeStream implements ByteStream {
   #socket: net.Socket | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #probe: HandshakeProbe | undefined;
+  /** The SOCKS5 proxy on the way, if any (never for a local socket). */
+  readonly #via: ConnectVia | undefined;
 
   constructor(options: ConnectOptions, handlers: StreamHandlers, host: NodeHost) {
     this.#options = options;
+    this.#via = options.path === undefined ? options.via ?? host.via : undefined;
     this.#handlers = handlers;
     this.#host = host;
     if (options.timeoutMs !== undefined) {
@@ -203,12 +221,32 @@ class NodeStream implements ByteStream {
     this.#end();
   }
 
+  /**
+   * Stops (and resumes) reading from the peer: TCP's own flow control then
+   * holds the sender back. Node host only, for the proxy, which must not read
+   * faster than its client takes.
+   */
+  pause(): void {
+    this.#socket?.pause();
+  }
+
+  resume(): void {
+    this.#socket?.resume();
+  }
+
   get #where(): string {
-    return `${this.#options.host}:${this.#options.port}`;
+    return this.#options.path ?? `${this.#options.host}:${this.#options.port}`;
   }
 
   #resolve(): void {
-    const { host } = this.#options;
+    const { path } = this.#options;
+    // through a proxy, the name to resolve here is the proxy's; the proxy resolves the server's
+    const host = this.#via?.socks5.host ?? this.#options.host;
+    if (path !== undefined) {
+      // '@name' is Linux's abstract namespace, which Node spells with a leading NUL
+      queueMicrotask(() => this.#connect(path.startsWith("@") ? `\0${path.slice(1)}` : path, 0, true));
+      return;
+    }
     if (net.isIP(host) !== 0) {
       queueMicrotask(() => this.#connect(host, 0));
       return;
@@ -234,12 +272,12 @@ class NodeStream implements ByteStream {
     });
   }
 
-  #connect(address: string, dnsMs: number): void {
+  #connect(address: string, dnsMs: number, local = false): void {
     if (this.#phase !== "dns") return;
     const start = performance.now();
     let tcp: net.Socket;
     try {
-      tcp = net.connect({ host: address, port: this.#options.port, noDelay: true });
+      tcp = net.connect(local ? { path: address } : { host: address, port: this.#via?.socks5.port ?? this.#options.port, noDelay: true });
     } catch (error) {
       // Bad arguments, such as a port out of range.
       return this.#fail("other", `${this.#where}: ${(error as Error).message}`);
@@ -248,10 +286,37 @@ class NodeStream implements ByteStream {
     this.#phase = "tcp";
     this.#watch(tcp);
     tcp.once("connect", () => {
+      if (this.#via) return this.#tunnel(tcp, this.#via, dnsMs, start);
       const timings = { dnsMs, tcpMs: performance.now() - start };
       if (this.#tls === undefined) this.#opened(tcp, timings);
       else this.#handshake(tcp, this.#tls, timings);
     });
+  }
+
+  /** The SOCKS5 handshake (src/wire/socks5); then TLS, if any, runs through the tunnel. */
+  #tunnel(tcp: net.Socket, via: ConnectVia, dnsMs: number, start: number): void {
+    const handshake = new Socks5Handshake(via.socks5, { host: this.#options.host, port: this.#options.port });
+    const onData = (data: Buffer) => {
+      let step: ReturnType<Socks5Handshake["receive"]>;
+      try {
+        step = handshake.receive(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      } catch (error) {
+        if (!(error instanceof Socks5Error)) throw error;
+        const kind: HostErrorKind = error.code === "auth-failed" || error.code === "no-method" ? "proxy-auth"
+          : error.code === "refused" || error.code === "unreachable" ? "refused" : "other";
+        return this.#fail(kind, `${this.#where} via ${via.socks5.host}:${via.socks5.port}: ${error.message}`);
+      }
+      if (step === "wait") return;
+      if ("send" in step) return void tcp.write(step.send);
+      tcp.off("data", onData);
+      // anything past the reply is already the server's
+      if (step.open.length > 0) tcp.unshift(Buffer.from(step.open));
+      const timings = { dnsMs, tcpMs: performance.now() - start };
+      if (this.#tls === undefined) this.#opened(tcp, timings);
+      else this.#handshake(tcp, this.#tls, timings);
+    };
+    tcp.on("data", onData);
+    tcp.write(handshake.hello());
   }
 
   #handshake(tcp: net.Socket, options: tls.ConnectionOptions, timings: { dnsMs: number; tcpMs: number }): void {
@@ -330,7 +395,7 @@ class NodeStream implements ByteStream {
     });
     socket.on("end", () => this.#peerEnded());
     const tcp = this.#tcp!;
-    const peer = tcp.remoteFamily === "IPv6" ? `[${tcp.remoteAddress}]:${tcp.remotePort}` : `${tcp.remoteAddress}:${tcp.remotePort}`;
+    const peer = this.#options.path ?? (tcp.remoteFamily === "IPv6" ? `[${tcp.remoteAddress}]:${tcp.remotePort}` : `${tcp.remoteAddress}:${tcp.remotePort}`);
     this.#handlers.onConnected({ alpn, timings, peer });
   }
 

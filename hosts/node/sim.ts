@@ -15,10 +15,17 @@ import { createH2Binding } from "../../src/protocols/h2.js";
 import { createMqttBinding } from "../../src/protocols/mqtt.js";
 import { compilePolicy } from "../../tools/policy/compile.js";
 import { formatDiagnostic } from "../../tools/policy/diagnostics.js";
+import { SspcContext } from "../../src/sspc/client.js";
+import type { StreamApi, StreamHandlers } from "../../src/ss/stream.js";
+import type { ConnectOptions } from "../../src/host.js";
 
 export interface SimOptions {
-  /** The compiled policy. */
-  readonly policy: Policy;
+  /** The compiled policy (not needed with `proxy`: the proxy has it). */
+  readonly policy?: Policy;
+  /** "[user:pass@]host:port" of a SOCKS5 proxy for every connection (default: the socks_proxy environment variable). */
+  readonly socksProxy?: string;
+  /** Run the stream through an ss-proxy listening here, instead of in-process. */
+  readonly proxy?: ConnectOptions;
   readonly stream: string;
   readonly metadata?: ReadonlyMap<string, string>;
   /** Blob name → bytes, put in the host's blob store first. */
@@ -76,21 +83,27 @@ export function loadPolicy(file: string, print: (line: string) => void): Policy 
  */
 export function runSim(o: SimOptions): Promise<number> {
   const print = o.print ?? ((line) => process.stdout.write(`${line}\n`));
-  const host = new NodeHost({ log: o.log ?? ((line) => process.stderr.write(`  log: ${line}\n`)), blobDir: o.blobDir });
+  // lws' socks_proxy: every connection, to servers or to an ss-proxy over TCP, through that SOCKS5 proxy
+  const host = new NodeHost({
+    log: o.log ?? ((line) => process.stderr.write(`  log: ${line}\n`)),
+    blobDir: o.blobDir,
+    socksProxy: o.socksProxy ?? process.env.socks_proxy,
+  });
   for (const [name, value] of o.blobs ?? []) host.blobs.set(name, value);
   // a ws message has no result state: the first whole message received is the stream's success
-  const messages = o.policy.streamtype(o.stream)?.protocol === "ws";
+  const messages = o.policy?.streamtype(o.stream)?.protocol === "ws";
   const h1 = createH1Binding();
   const started = host.now();
   const stamp = () => `[${((host.now() - started) / 1000).toFixed(3).padStart(7)}s]`;
-  // the device's boot: the stream connects once the system is OPERATIONAL
-  const device = startDevice(host, {
+  // Through an ss-proxy, the proxy holds the policy. In-process, the
+  // device's boot: the stream connects once the system is OPERATIONAL.
+  const device = o.proxy ? undefined : startDevice(host, {
     bindings: [h1, createH2Binding(), ws, createMqttBinding()],
-    builtIn: o.policy,
+    builtIn: o.policy!,
     store: o.policyStore === undefined ? undefined : new FilePolicyStore(o.policyStore),
     onPolicyReport: (r) => print(`${stamp()} policy ${r.outcome}: ${r.message}`),
   });
-  const ss = device.ss;
+  const ss: { create(streamtype: string, handlers: StreamHandlers<StreamApi>): StreamApi } = device?.ss ?? new SspcContext(host, { proxy: o.proxy! });
   const out: WriteStream | undefined = o.out ? createWriteStream(o.out) : undefined;
   let received = 0;
   let sent = 0;
@@ -137,6 +150,12 @@ export function runSim(o: SimOptions): Promise<number> {
           return Ret.DISCONNECT_ME;
         } else if (state === State.DISCONNECTED && o.durationMs === undefined && status !== undefined) {
           finish(status);
+        } else if (state === State.DESTROYING) {
+          // the proxy refused the streamtype (in-process, create() throws instead)
+          finish(1);
+        } else if (state === State.UPSTREAM_LINK_RETRY && o.durationMs === undefined && ack >= PROXY_PATIENCE_MS) {
+          print(`${stamp()} the proxy is not there: gave up after ${ack} ms`);
+          finish(1);
         }
         return Ret.OK;
       },
@@ -177,9 +196,12 @@ export function runSim(o: SimOptions): Promise<number> {
     stream.startTimeout();
     if (o.send) stream.requestTxLength(o.send.length);
     else stream.requestTx();
-    device.system.boot();
+    device?.system.boot();
   });
 }
+
+/** Without --duration, how long ss-sim --proxy waits for a proxy that is not there. */
+const PROXY_PATIENCE_MS = 10000;
 
 /** The start of a payload when it is text, for the narration. */
 function preview(payload: Uint8Array): string {

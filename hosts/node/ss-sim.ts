@@ -3,11 +3,16 @@
 
 import { readFileSync } from "node:fs";
 import { openPolicy, runSim, type SimOptions } from "./sim.js";
+import type { ConnectOptions } from "../../src/host.js";
 
 const USAGE = `usage: ss-sim --policy <policy.json|policy.ssp> --stream <streamtype> [options]
+       ss-sim --proxy <unix path|@abstract|host:port> --stream <streamtype> [options]
 
-Runs the stream as the device would, printing each state by its lws name.
+Runs the stream as the device would, printing each state by its lws name;
+with --proxy, through an ss-proxy, which holds the policy.
 
+  --proxy <where>       run through an ss-proxy at a Unix socket path, @abstract
+                        name, or host:port (no --policy: the proxy has it)
   --meta name=value     set stream metadata (repeatable)
   --blob name=file      put a file in blob storage: auth, device_serial, fw_version,
                         device_type, client_cert.0, client_key.0, ... (repeatable)
@@ -19,6 +24,10 @@ Runs the stream as the device would, printing each state by its lws name.
   --out <file>          write received payload here
   --duration <seconds>  keep the stream up this long to receive, instead of
                         stopping at the first result
+
+Environment: socks_proxy=[user:pass@]host:port sends every connection (to the
+servers, or to the ss-proxy over TCP) through that SOCKS5 proxy, unless the
+policy's via-socks5 names one.
 
 Exit status:
   0  the stream reached QOS_ACK_REMOTE (ws: received a whole message)
@@ -37,7 +46,7 @@ class UsageError extends Error {
 }
 
 interface Args {
-  readonly policyFile: string;
+  readonly policyFile?: string;
   readonly options: Omit<SimOptions, "policy">;
 }
 
@@ -59,6 +68,7 @@ function parse(argv: string[]): Args | "help" {
   let durationMs: number | undefined;
   let blobDir: string | undefined;
   let policyStore: string | undefined;
+  let proxy: ConnectOptions | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -75,6 +85,7 @@ function parse(argv: string[]): Args | "help" {
     switch (arg) {
       case "--policy": policyFile = value(); break;
       case "--stream": stream = value(); break;
+      case "--proxy": proxy = proxyAddress(value()); break;
       case "--meta": { const [k, v] = pair("name=value"); metadata.set(k, v); break; }
       case "--blob": { const [k, f] = pair("name=file"); blobs.set(k, readInput(f)); break; }
       case "--blob-dir": blobDir = value(); break;
@@ -91,8 +102,18 @@ function parse(argv: string[]): Args | "help" {
       default: throw new UsageError(`unknown option ${arg}`);
     }
   }
-  if (!policyFile || !stream) throw new UsageError("--policy and --stream are required");
-  return { policyFile, options: { stream, metadata, blobs, blobDir, policyStore, send, out, durationMs } };
+  if (!stream || (!policyFile && !proxy)) throw new UsageError("--stream and one of --policy or --proxy are required");
+  if (policyFile && proxy) throw new UsageError("--policy and --proxy do not go together: the proxy has the policy");
+  return { policyFile, options: { stream, metadata, blobs, blobDir, policyStore, send, out, durationMs, proxy } };
+}
+
+/** host:port, else a socket path (or "@name", abstract). */
+function proxyAddress(v: string): ConnectOptions {
+  if (!/^.+:\d+$/.test(v) || v.includes("/")) return { host: "localhost", port: 0, path: v };
+  const colon = v.lastIndexOf(":");
+  const port = Number(v.slice(colon + 1));
+  if (colon < 1 || !Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--proxy takes a socket path, @name or host:port, got "${v}"`);
+  return { host: v.slice(0, colon), port };
 }
 
 async function main(): Promise<number> {
@@ -104,6 +125,7 @@ async function main(): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
+    if (args.policyFile === undefined) return await runSim(args.options);
     bytes = readInput(args.policyFile);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
@@ -111,7 +133,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const { policyFile, options } = args;
-  const policy = openPolicy(policyFile, bytes, (line) => process.stderr.write(`${line}\n`));
+  const policy = openPolicy(policyFile!, bytes, (line) => process.stderr.write(`${line}\n`));
   if (!policy) return 3;
   if (!policy.streamtype(options.stream)) {
     const names = Array.from({ length: policy.streamtypeCount }, (_, i) => policy.streamtypeAt(i).name);

@@ -323,6 +323,9 @@ export class StreamType {
 
   get name(): string { return name(this.#v, this.#v.getUint16(this.#index + I_NAME, true)); }
 
+  /** The via-socks5 of the whole policy this streamtype is part of. */
+  get policyViaSocks5(): string | undefined { return str(this.#v, this.#v.getUint16(H_SOCKS5, true)); }
+
   /** Absolute position of this streamtype's record. */
   get #record(): number {
     return start(this.#v, S_RECORDS) + this.#v.getUint16(this.#index + I_RECORD, true);

@@ -3,7 +3,8 @@
 // backoff sequencing, the stream timeout and the metadata; the protocol
 // binding owns the wire. The rules are in docs/states.md.
 
-import type { Host, ConnectOptions, ConnectTimings } from "../host.js";
+import type { Host, ConnectOptions, ConnectTimings, ConnectVia } from "../host.js";
+import { parseSocks5Proxy } from "../wire/socks5/index.js";
 import { BLOB } from "../host.js";
 import type { StreamType } from "../policy/reader.js";
 import type { ProtocolBinding, Connection, StreamLink, TxPull, ConnectionEnd } from "../protocols/binding.js";
@@ -12,17 +13,36 @@ import { decideRetry } from "./retry.js";
 import { SSError } from "./errors.js";
 import { utf8Encode } from "../util/utf8.js";
 
-export interface StreamHandlers {
+/**
+ * What an app can do with a stream, in-process (SecureStream) or through a
+ * proxy (SspcStream, src/sspc): the same calls, the same handlers.
+ */
+export interface StreamApi {
+  readonly streamtype: string;
+  readonly user: unknown;
+  readonly state: number;
+  readonly destroyed: boolean;
+  requestTx(): HandlerReturn;
+  requestTxLength(length: number): HandlerReturn;
+  connect(): HandlerReturn;
+  setMetadata(name: string, value: string): void;
+  getMetadata(name: string): string | undefined;
+  startTimeout(ms?: number): void;
+  cancelTimeout(): void;
+  destroy(): void;
+}
+
+export interface StreamHandlers<S extends StreamApi = SecureStream> {
   /** A state change; `ack` is protocol-specific (0 mostly). */
-  onState?(state: number, ack: number, stream: SecureStream): HandlerReturn | void;
+  onState?(state: number, ack: number, stream: S): HandlerReturn | void;
   /** Received payload with RxFlag bits (SOM, EOM, ...). */
-  onRx?(payload: Uint8Array, flags: number, stream: SecureStream): HandlerReturn | void;
+  onRx?(payload: Uint8Array, flags: number, stream: S): HandlerReturn | void;
   /**
    * Payload to send, at most maxLength bytes, with flags SOM/EOM; or a
    * return code (TX_DONT_SEND...). `flags` has SOM when this call starts a
    * message: a message that is sent again (a retry) starts from its first byte.
    */
-  onTx?(maxLength: number, flags: number, stream: SecureStream): { payload: Uint8Array; flags: number } | HandlerReturn;
+  onTx?(maxLength: number, flags: number, stream: S): { payload: Uint8Array; flags: number } | HandlerReturn;
 }
 
 /** What the stream needs from its owner (the SecureStreams context). */
@@ -82,7 +102,7 @@ interface LinkControl extends StreamLink {
   kill(): void;
 }
 
-export class SecureStream {
+export class SecureStream implements StreamApi {
   readonly streamtype: string;
   /** The app's object, handed back as it was given. */
   readonly user: unknown;
@@ -271,7 +291,15 @@ export class SecureStream {
     if (!port) throw new SSError("bad-policy", "the policy gives no port");
     const policyTimeout = p.number("timeout_ms");
     const timeoutMs = policyTimeout ? Math.min(policyTimeout, CONNECT_TIMEOUT_MS) : CONNECT_TIMEOUT_MS;
-    if (!p.flag("tls")) return { host, port, timeoutMs };
+    // the streamtype's own via-socks5, else the policy's
+    const socks = p.string("via-socks5") ?? p.policyViaSocks5;
+    let via: ConnectVia | undefined;
+    if (socks) {
+      const socks5 = parseSocks5Proxy(socks);
+      if (!socks5) throw new SSError("bad-policy", `via-socks5 "${socks}" is not [user:pass@]host:port`);
+      via = { socks5 };
+    }
+    if (!p.flag("tls")) return via ? { host, port, timeoutMs, via } : { host, port, timeoutMs };
     const store = p.trustStore;
     const ca: Uint8Array[] = [];
     for (let i = 0; store && i < store.size; i++) ca.push(store.cert(i).der);
@@ -283,7 +311,8 @@ export class SecureStream {
       clientKey = this.#env.host.blobs.get(BLOB.clientKey(n));
       if (!clientCert || !clientKey) throw new SSError("missing-blob", `client_cert ${n} needs blobs ${BLOB.clientCert(n)} and ${BLOB.clientKey(n)}`);
     }
-    return { host, port, timeoutMs, tls: { serverName: host, ca, clientCert, clientKey } };
+    const tls = { serverName: host, ca, clientCert, clientKey };
+    return via ? { host, port, timeoutMs, tls, via } : { host, port, timeoutMs, tls };
   }
 
   /**
@@ -296,7 +325,7 @@ export class SecureStream {
     if (this.#link === link) this.#link = undefined;
     if (end.reason) this.#env.host.log(`${this.streamtype}: ${end.reason}`);
     const wasUp = (this.#flags & DANGLING) !== 0;
-    const authFailed = !wasUp && (end.error === "tls-auth" || end.authFailed === true);
+    const authFailed = !wasUp && (end.error === "tls-auth" || end.error === "proxy-auth" || end.authFailed === true);
     const report = wasUp ? State.DISCONNECTED : authFailed ? State.AUTH_FAILED : end.local ? 0 : State.UNREACHABLE;
     if (report && this.#event(report) !== Ret.OK) return;
     if (authFailed) {
@@ -611,7 +640,7 @@ export class SecureStream {
 }
 
 /** Why a metadata value cannot be used, or undefined when it can. */
-function metadataFault(value: unknown, inEndpoint: boolean): string | undefined {
+export function metadataFault(value: unknown, inEndpoint: boolean): string | undefined {
   if (typeof value !== "string") return "must be a string";
   if (value.length > MAX_METADATA_LENGTH) return `is over ${MAX_METADATA_LENGTH} characters`;
   if (NOT_IN_METADATA.test(value)) return "holds CR, LF or NUL";

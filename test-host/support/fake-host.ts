@@ -3,7 +3,7 @@
 // millisecond). Connections are not made: the tests drive the binding.
 // Portable: these tests also run on the XS engine.
 
-import type { Host, ByteStream, TimerId, BlobStore } from "../../src/host.js";
+import type { Host, ByteStream, TimerId, BlobStore, ConnectOptions, StreamHandlers } from "../../src/host.js";
 
 interface Timer {
   readonly id: number;
@@ -25,7 +25,7 @@ export class FakeHost implements Host {
     delete: (n) => void this.#blobMap.delete(n),
   };
 
-  connect(): ByteStream {
+  connect(_options: ConnectOptions, _handlers: StreamHandlers): ByteStream {
     throw new Error("FakeHost makes no connections");
   }
 

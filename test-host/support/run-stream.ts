@@ -9,8 +9,13 @@ import { State, Ret, stateName, type HandlerReturn } from "../../src/ss/states.j
 import { Policy } from "../../src/policy/reader.js";
 import { createH1Binding, type H1Binding } from "../../src/protocols/h1.js";
 import { compilePolicy } from "../../tools/policy/compile.js";
-import type { SecureStream } from "../../src/ss/stream.js";
 import type { ProtocolBinding } from "../../src/protocols/binding.js";
+import type { StreamApi } from "../../src/ss/stream.js";
+import { SspcContext } from "../../src/sspc/client.js";
+import { SsProxy } from "../../hosts/node/proxy.js";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 
 export interface StreamRecord {
   states: string[];
@@ -39,7 +44,7 @@ export interface RunOptions extends ScenarioOptions {
   readonly until: (states: string[]) => boolean;
   /** Give up after this long (a test failure, not a result). */
   readonly limitMs?: number;
-  readonly onState?: (state: number, stream: SecureStream) => HandlerReturn | void;
+  readonly onState?: (state: number, stream: StreamApi) => HandlerReturn | void;
   readonly blobs?: Record<string, Uint8Array>;
   /** The host's DNS servers (NodeHostOptions.dnsServers). */
   readonly dnsServers?: readonly string[];
@@ -66,16 +71,36 @@ class CountingHost extends NodeHost {
   }
 }
 
+/**
+ * Where runStream runs the app: in-process, or (SS_VIA_PROXY=unix or tcp in
+ * the environment) through an ss-proxy started for the run, the app using
+ * SSPC: the same scenarios, unchanged, through the proxy.
+ */
+export const VIA_PROXY = process.env.SS_VIA_PROXY as "unix" | "tcp" | undefined;
+
 /** Runs the stream until `until` holds; transitions are checked strictly. */
-export function runStream(policy: Policy, streamtype: string, o: RunOptions): Promise<StreamRecord> {
+export async function runStream(policy: Policy, streamtype: string, o: RunOptions): Promise<StreamRecord> {
   const logs: string[] = [];
   const host = new CountingHost({ log: (m) => logs.push(m), ...(o.dnsServers ? { dnsServers: o.dnsServers } : {}) });
   for (const [k, v] of Object.entries(o.blobs ?? {})) host.blobs.set(k, v);
   const bindings = o.bindings ?? [createH1Binding()];
-  const ss = new SecureStreams(host, policy, { bindings, strict: true, responseTimeoutMs: o.responseTimeoutMs });
+  let ss: { create(name: string, handlers: ReturnType<typeof scenarioHandlers<StreamApi>>): StreamApi };
+  let proxy: SsProxy | undefined;
+  let client: CountingHost | undefined;
+  if (VIA_PROXY) {
+    proxy = new SsProxy({ policy, host, strict: true, responseTimeoutMs: o.responseTimeoutMs });
+    const where = VIA_PROXY === "unix"
+      ? await proxy.listen({ path: path.join(mkdtempSync(path.join(tmpdir(), "ssp-")), "proxy.sock") })
+      : await proxy.listen({ host: "127.0.0.1", port: 0 });
+    const [h, p] = where.split(":");
+    client = new CountingHost({ log: (m) => logs.push(m) });
+    ss = new SspcContext(client, { proxy: VIA_PROXY === "unix" ? { host: "localhost", port: 0, path: where } : { host: h!, port: Number(p) } });
+  } else {
+    ss = new SecureStreams(host, policy, { bindings, strict: true, responseTimeoutMs: o.responseTimeoutMs });
+  }
   const hash = createHash("sha256");
   const record: StreamRecord = { states: [], after: [], timersPending: 0, rxBytes: 0, eoms: 0, rxChunks: 0, largestChunk: 0, sha256: "", perf: [], logs };
-  return new Promise((resolve, reject) => {
+  return await new Promise<StreamRecord>((resolve, reject) => {
     let done = false;
     let destroying = false;
     let failure: Error | undefined;
@@ -85,18 +110,20 @@ export function runStream(policy: Policy, streamtype: string, o: RunOptions): Pr
       done = true;
       clearTimeout(limit);
       setImmediate(() => {
-        record.timersPending = host.pending.size;
+        // through the proxy, the app's side: the proxy's stream goes with its link, when the proxy sees it close
+        record.timersPending = (client ?? host).pending.size;
         destroying = true;
         stream.destroy();
         // the context ends with the run: no pooled connection waits for a next stream
         for (const b of bindings) (b as Partial<H1Binding>).closeIdle?.();
         record.sha256 = hash.digest("hex");
+        void proxy?.close();
         if (failure) reject(failure);
         else resolve(record);
       });
     };
     const limit = setTimeout(() => end(new Error(`${streamtype}: no result in time; states ${record.states.join(" ")}; logs ${logs.join(" | ")}`)), o.limitMs ?? 20000);
-    const stream = ss.create(streamtype, scenarioHandlers(o, record, hash, (state, s) => {
+    const stream = ss.create(streamtype, scenarioHandlers<StreamApi>(o, record, hash, (state, s) => {
       if (destroying) return Ret.OK; // the test's own destroy() is not part of the record
       (done ? record.after : record.states).push(stateName(state));
       const ret = o.onState?.(state, s);

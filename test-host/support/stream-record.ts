@@ -3,7 +3,7 @@
 // (run-stream.ts) and the XS run (xs-stream-entry.ts), so portable.
 
 import { RxFlag, Ret, State, stateName, type HandlerReturn } from "../../src/ss/states.js";
-import type { SecureStream, StreamHandlers } from "../../src/ss/stream.js";
+import type { StreamApi, StreamHandlers } from "../../src/ss/stream.js";
 import { sendBytes } from "../../src/ss/send-bytes.js";
 import { utf8Decode } from "../../src/util/utf8.js";
 
@@ -59,12 +59,12 @@ export function rxRecorder(record: RxRecord, hash: { update(bytes: Uint8Array): 
  * The scenario's handlers: `onState` is the runner's (it records and
  * answers), wrapped with what the scenario asks of the app.
  */
-export function scenarioHandlers(
+export function scenarioHandlers<S extends StreamApi>(
   o: ScenarioOptions,
   record: RxRecord,
   hash: { update(bytes: Uint8Array): unknown },
-  onState: (state: number, stream: SecureStream) => HandlerReturn | void,
-): StreamHandlers {
+  onState: (state: number, stream: S) => HandlerReturn | void,
+): StreamHandlers<S> {
   const send = sendBytes(o.send ?? new Uint8Array(0));
   let finished = 0;
   return {
@@ -88,7 +88,7 @@ export function scenarioHandlers(
 }
 
 /** Sets the metadata, starts the policy's timeout if asked, and asks to send (announcing a body's length). */
-export function beginStream(stream: SecureStream, o: ScenarioOptions): void {
+export function beginStream(stream: StreamApi, o: ScenarioOptions): void {
   for (const [k, v] of Object.entries(o.metadata ?? {})) stream.setMetadata(k, v);
   if (o.startTimeout) stream.startTimeout();
   if (o.send) stream.requestTxLength(o.announce ?? o.send.length);
