@@ -20,7 +20,9 @@
 // connection). Ratio is ours/theirs (throughput): >= 1 means we are faster.
 // Options (environment): H2_BENCH_ROUNDS (default 7), H2_BENCH_SMALL_N
 // (transactions per round, default 4000), H2_BENCH_LARGE_N (8 MiB bodies per
-// round, default 8), H2_BENCH_CONCURRENCY (default 16).
+// round, default 8), H2_BENCH_CONCURRENCY (default 16), H2_BENCH_CASES (a
+// comma-separated subset of the case names, for profiling one case; default
+// all), H2_BENCH_CLIENTS (likewise: ours, node:http2).
 
 import { fork } from "node:child_process";
 import http2 from "node:http2";
@@ -203,11 +205,12 @@ interface Case {
   readonly rate: (n: number, ms: number) => number;
 }
 
-const CASES: Case[] = [
+const ALL_CASES: Case[] = [
   { name: "h2-get-64B", unit: "req/s", path: "/small", length: SMALL, n: SMALL_N, loops: CONCURRENCY, rate: (n, ms) => (n * 1000) / ms },
   { name: "h2-get-8MB", unit: "MB/s", path: "/large", length: LARGE, n: LARGE_N, loops: 1, rate: (n, ms) => (n * LARGE) / 1e6 / (ms / 1000) },
   { name: "h2c-get-8MB", unit: "MB/s", path: "/large", length: LARGE, n: LARGE_N, loops: 1, plain: true, rate: (n, ms) => (n * LARGE) / 1e6 / (ms / 1000) },
 ];
+const CASES = process.env.H2_BENCH_CASES ? ALL_CASES.filter((c) => process.env.H2_BENCH_CASES!.split(",").includes(c.name)) : ALL_CASES;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -219,7 +222,9 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 async function main(): Promise<void> {
   const child = fork(fileURLToPath(import.meta.url), ["server"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const { port, plainPort } = await new Promise<{ port: number; plainPort: number }>((resolve) => child.once("message", resolve));
-  const clients: [string, Run][] = [["ours", oursClient(port, plainPort)], ["node:http2", nodeClient(port, plainPort)]];
+  const only = process.env.H2_BENCH_CLIENTS?.split(",");
+  const clients = ([["ours", oursClient(port, plainPort)], ["node:http2", nodeClient(port, plainPort)]] as [string, Run][])
+    .filter(([name]) => !only || only.includes(name));
   console.log(`h2 client benchmark: node ${process.version}, server in a child process, ${ROUNDS} rounds (+1 warm-up), median reported`);
   const results: Record<string, Record<string, number[]>> = {};
   for (const c of CASES) {
@@ -240,6 +245,7 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   for (const c of CASES) {
     const r = results[c.name]!;
+    if (!r.ours!.length || !r["node:http2"]!.length) continue;
     const ours = median(r.ours!);
     const theirs = median(r["node:http2"]!);
     console.log(`${c.name.padEnd(12)} ${c.unit.padEnd(6)} ${fmt(ours).padStart(9)} ${fmt(theirs).padStart(10)}  ${`${(ours / theirs).toFixed(2)}x`.padStart(6)}   ${fmt(Math.min(...r.ours!))}..${fmt(Math.max(...r.ours!))}`);
