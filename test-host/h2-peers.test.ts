@@ -441,6 +441,48 @@ describe("h2 against a raw TLS peer: exact frame layouts and violations", () => 
     assert.equal(r.rxBytes, 2);
   });
 
+  test("our GOAWAY reaches the server when the last stream leaves, even in the middle of a download", async (t) => {
+    if (!guard(t)) return;
+    for (const when of ["after its response", "mid-download"] as const) {
+      const peer = await startRawPeer(pki.server, {
+        onConnect: (c) => c.socket.write(settings()),
+        onRequest: (c, id) => {
+          const enc = hpack();
+          c.socket.write(encodeFrame(FrameType.HEADERS, Flag.END_HEADERS, id, enc.encode([[":status", "200"]])));
+          // 48 frames of 4 KiB: within our windows, more than one read
+          for (let i = 0; i < 48; i++) c.socket.write(encodeFrame(FrameType.DATA, i === 47 ? Flag.END_STREAM : 0, id, new Uint8Array(4096)));
+        },
+      });
+      try {
+        const host = new NodeHost({ log: () => {} });
+        const ss = new SecureStreams(host, policyFor(peer.port), { bindings: [createH2Binding()], strict: true });
+        await new Promise<void>((resolve) => {
+          const stream = ss.create("bytes", {
+            onState: (state, _ack, st) => {
+              if (state === State.CREATING) return st.setMetadata("n", "1"), st.requestTx();
+              if (state === State.QOS_ACK_REMOTE && when === "after its response") {
+                stream.destroy();
+                resolve();
+              }
+              return Ret.OK;
+            },
+            onRx: () => {
+              if (when === "mid-download") {
+                stream.destroy(); // from the receive path: a write may be under way
+                resolve();
+              }
+              return Ret.OK;
+            },
+          });
+        });
+        for (let i = 0; i < 100 && !peer.goaways.length; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.deepEqual(peer.goaways, [ErrorCode.NO_ERROR], when);
+      } finally {
+        peer.close();
+      }
+    }
+  });
+
   test("h2q_oflow_txcr: a window taken over 2^31-1 is a FLOW_CONTROL_ERROR, unless the policy has the quirk", async (t) => {
     if (!guard(t)) return;
     const overflow = (c: RawPeerConnection, id: number, enc: HpackEncoder) => {
