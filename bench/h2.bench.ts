@@ -18,9 +18,14 @@
 // counted; the median of the rounds is reported; every body length is checked.
 // Both clients use the same receive windows (256 KiB per stream, 1 MiB per
 // connection). Ratio is ours/theirs (throughput): >= 1 means we are faster.
+// A second line gives each case's work per second of the client process's
+// own CPU (user + system, process.cpuUsage()), which other load on a shared
+// machine moves far less than the wall-clock rates.
 // Options (environment): H2_BENCH_ROUNDS (default 7), H2_BENCH_SMALL_N
 // (transactions per round, default 4000), H2_BENCH_LARGE_N (8 MiB bodies per
-// round, default 8), H2_BENCH_CONCURRENCY (default 16).
+// round, default 8), H2_BENCH_CONCURRENCY (default 16), H2_BENCH_CASES (a
+// comma-separated subset of the case names, for profiling one case; default
+// all), H2_BENCH_CLIENTS (likewise: ours, node:http2).
 
 import { fork } from "node:child_process";
 import http2 from "node:http2";
@@ -82,6 +87,8 @@ function serve(): void {
 
 interface Timing {
   readonly ms: number;
+  /** CPU time this process (the client) spent meanwhile, user + system. */
+  readonly cpuMs: number;
 }
 /** Runs n timed transactions of `path` with `loops` running at once, after one untimed one per loop; cleartext h2 when `plain`. */
 type Run = (path: string, length: number, n: number, loops: number, plain: boolean) => Promise<Timing>;
@@ -95,6 +102,7 @@ function pacer(path: string, length: number, n: number, loops: number, resolve: 
   let warm = 0;
   let done = 0;
   let started = 0;
+  let cpu = process.cpuUsage();
   const waiting: (() => void)[] = [];
   return {
     ended(bytes: number, again: () => void): void {
@@ -104,6 +112,7 @@ function pacer(path: string, length: number, n: number, loops: number, resolve: 
         waiting.push(again);
         if (warm === loops) {
           started = performance.now();
+          cpu = process.cpuUsage();
           for (const w of waiting.splice(0)) w();
         }
         return;
@@ -111,7 +120,8 @@ function pacer(path: string, length: number, n: number, loops: number, resolve: 
       if (++done === n) {
         const ms = performance.now() - started;
         close();
-        resolve({ ms });
+        const used = process.cpuUsage(cpu);
+        resolve({ ms, cpuMs: (used.user + used.system) / 1000 });
         return;
       }
       if (done + loops <= n) again(); // no more than n timed requests are started
@@ -203,11 +213,12 @@ interface Case {
   readonly rate: (n: number, ms: number) => number;
 }
 
-const CASES: Case[] = [
+const ALL_CASES: Case[] = [
   { name: "h2-get-64B", unit: "req/s", path: "/small", length: SMALL, n: SMALL_N, loops: CONCURRENCY, rate: (n, ms) => (n * 1000) / ms },
   { name: "h2-get-8MB", unit: "MB/s", path: "/large", length: LARGE, n: LARGE_N, loops: 1, rate: (n, ms) => (n * LARGE) / 1e6 / (ms / 1000) },
   { name: "h2c-get-8MB", unit: "MB/s", path: "/large", length: LARGE, n: LARGE_N, loops: 1, plain: true, rate: (n, ms) => (n * LARGE) / 1e6 / (ms / 1000) },
 ];
+const CASES = process.env.H2_BENCH_CASES ? ALL_CASES.filter((c) => process.env.H2_BENCH_CASES!.split(",").includes(c.name)) : ALL_CASES;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -219,16 +230,22 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 async function main(): Promise<void> {
   const child = fork(fileURLToPath(import.meta.url), ["server"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const { port, plainPort } = await new Promise<{ port: number; plainPort: number }>((resolve) => child.once("message", resolve));
-  const clients: [string, Run][] = [["ours", oursClient(port, plainPort)], ["node:http2", nodeClient(port, plainPort)]];
+  const only = process.env.H2_BENCH_CLIENTS?.split(",");
+  const clients = ([["ours", oursClient(port, plainPort)], ["node:http2", nodeClient(port, plainPort)]] as [string, Run][])
+    .filter(([name]) => !only || only.includes(name));
   console.log(`h2 client benchmark: node ${process.version}, server in a child process, ${ROUNDS} rounds (+1 warm-up), median reported`);
   const results: Record<string, Record<string, number[]>> = {};
+  const perCpu: Record<string, Record<string, number[]>> = {};
   for (const c of CASES) {
     results[c.name] = Object.fromEntries(clients.map(([name]) => [name, []]));
     for (let round = 0; round <= ROUNDS; round++) {
       for (let k = 0; k < clients.length; k++) {
         const [name, run] = clients[(k + round) % clients.length]!;
         const t = await run(c.path, c.length, c.n, c.loops, c.plain ?? false);
-        if (round > 0) results[c.name]![name]!.push(c.rate(c.n, t.ms));
+        if (round > 0) {
+          results[c.name]![name]!.push(c.rate(c.n, t.ms));
+          (perCpu[c.name] ??= {})[name] = [...(perCpu[c.name]?.[name] ?? []), c.rate(c.n, t.cpuMs)];
+        }
       }
     }
   }
@@ -240,11 +257,18 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   for (const c of CASES) {
     const r = results[c.name]!;
+    if (!r.ours!.length || !r["node:http2"]!.length) continue;
     const ours = median(r.ours!);
     const theirs = median(r["node:http2"]!);
     console.log(`${c.name.padEnd(12)} ${c.unit.padEnd(6)} ${fmt(ours).padStart(9)} ${fmt(theirs).padStart(10)}  ${`${(ours / theirs).toFixed(2)}x`.padStart(6)}   ${fmt(Math.min(...r.ours!))}..${fmt(Math.max(...r.ours!))}`);
     lines.push(`BENCH ${JSON.stringify({ name: c.name, unit: c.unit, ours: round3(ours), peer: "node:http2", theirs: round3(theirs), ratio: round3(ours / theirs) })}`);
   }
+  // the same work per second of the client's own CPU: a figure that other load on the machine moves far less than wall-clock rates
+  console.log(`\nper client CPU second (median): ${CASES.map((c) => {
+    const r = perCpu[c.name] ?? {};
+    const theirs = r["node:http2"] ? median(r["node:http2"]) : NaN;
+    return `${c.name} ${Object.entries(r).map(([n, v]) => `${n} ${fmt(median(v))}`).join(", ")}${r.ours && theirs ? ` (${(median(r.ours) / theirs).toFixed(2)}x)` : ""}`;
+  }).join("; ")}`);
   console.log(`\nserver: ${stats.requests} requests on ${stats.sessions} connections (one per client run: ${clients.length * CASES.length * (ROUNDS + 1)})`);
   console.log("goal: >= 1.0x node:http2\n");
   for (const l of lines) console.log(l);

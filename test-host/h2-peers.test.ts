@@ -342,6 +342,60 @@ describe("h2 against Node's http2 secure server", () => {
       srv.close();
     }
   });
+
+  test("allow_redirects: same-origin redirects are followed on the same connection, as over h1; others are not", async (t) => {
+    if (!guard(t)) return;
+    // /r/N: a redirect (with a body) to /r/N-1, down to /bytes/1000; /303: a 303 to /bytes/7 (a POST goes on as GET);
+    // /away: to another origin; /307: a 307 to /echo (a POST's body cannot go again)
+    const srv = await startServer({}, (stream, headers, s) => {
+      const path = String(headers[":path"]);
+      const m = /^\/r\/(\d+)$/.exec(path);
+      const to = m ? (m[1] === "0" ? "/bytes/1000" : `https://127.0.0.1:${s.port}/r/${Number(m[1]) - 1}`)
+        : path === "/303" ? "/bytes/7" : path === "/away" ? "https://127.0.0.2:1/x" : path === "/307" ? "/echo" : undefined;
+      if (to === undefined) return false;
+      stream.on("data", () => {});
+      stream.respond({ ":status": path === "/303" ? 303 : path === "/307" ? 307 : 302, location: to });
+      stream.end("moved");
+      return true;
+    });
+    try {
+      const policy = policyFor(srv.port, {
+        hops: { http_url: "/r/${n}", metadata: [{ n: "" }], allow_redirects: true },
+        post303: { http_url: "/303", http_method: "POST", allow_redirects: true },
+        post307: { http_url: "/307", http_method: "POST", allow_redirects: true },
+        away: { http_url: "/away", allow_redirects: true },
+        noallow: { http_url: "/r/${n}", metadata: [{ n: "" }] },
+      });
+      const logs: string[] = [];
+      const [three] = await runMany(policy, "hops", 1, () => ({ n: "3" }), { logs });
+      assert.deepEqual(three!.states, ["CREATING", "POLL", "CONNECTING", "CONNECTED", "QOS_ACK_REMOTE"]);
+      assert.equal(three!.hash, sha(body.subarray(0, 1000)), "the body of the last hop only");
+      assert.deepEqual(srv.requests, ["GET /r/3", "GET /r/2", "GET /r/1", "GET /r/0", "GET /bytes/1000"]);
+      assert.equal(srv.sessions, 1, "every hop on one connection");
+
+      srv.requests.length = 0;
+      const [post] = await runMany(policy, "post303", 1, () => ({}), { send: () => new Uint8Array(10) });
+      assert.equal(post!.states.at(-1), "QOS_ACK_REMOTE");
+      assert.equal(post!.bytes, 7);
+      assert.deepEqual(srv.requests, ["POST /303", "GET /bytes/7"]);
+
+      const [tooMany] = await runMany(policy, "hops", 1, () => ({ n: "5" }), { logs });
+      assert.equal(tooMany!.states.at(-1), "QOS_NACK_REMOTE");
+      assert.equal(tooMany!.bytes, 0, "a redirect's body is not the stream's");
+      const [away] = await runMany(policy, "away", 1, () => ({}), { logs });
+      assert.equal(away!.states.at(-1), "QOS_NACK_REMOTE");
+      const [again] = await runMany(policy, "post307", 1, () => ({}), { logs, send: () => new Uint8Array(10) });
+      assert.equal(again!.states.at(-1), "QOS_NACK_REMOTE");
+      for (const why of ["more than 5 redirects", "another origin", "the request body cannot be sent again"]) {
+        assert.ok(logs.some((l) => l.includes(`not followed: ${why}`)), `logged: ${why}\n${logs.join("\n")}`);
+      }
+      const [off] = await runMany(policy, "noallow", 1, () => ({ n: "1" }));
+      assert.equal(off!.states.at(-1), "QOS_NACK_REMOTE", "without allow_redirects a 3xx is the result");
+      assert.equal(off!.bytes, 5, "and its body is the stream's");
+    } finally {
+      srv.close();
+    }
+  });
 });
 
 describe("h2 against a raw TLS peer: exact frame layouts and violations", () => {
@@ -385,6 +439,48 @@ describe("h2 against a raw TLS peer: exact frame layouts and violations", () => 
     });
     assert.deepEqual(r.states, ["CREATING", "POLL", "CONNECTING", "CONNECTED", "QOS_ACK_REMOTE"], r.logs.join("\n"));
     assert.equal(r.rxBytes, 2);
+  });
+
+  test("our GOAWAY reaches the server when the last stream leaves, even in the middle of a download", async (t) => {
+    if (!guard(t)) return;
+    for (const when of ["after its response", "mid-download"] as const) {
+      const peer = await startRawPeer(pki.server, {
+        onConnect: (c) => c.socket.write(settings()),
+        onRequest: (c, id) => {
+          const enc = hpack();
+          c.socket.write(encodeFrame(FrameType.HEADERS, Flag.END_HEADERS, id, enc.encode([[":status", "200"]])));
+          // 48 frames of 4 KiB: within our windows, more than one read
+          for (let i = 0; i < 48; i++) c.socket.write(encodeFrame(FrameType.DATA, i === 47 ? Flag.END_STREAM : 0, id, new Uint8Array(4096)));
+        },
+      });
+      try {
+        const host = new NodeHost({ log: () => {} });
+        const ss = new SecureStreams(host, policyFor(peer.port), { bindings: [createH2Binding()], strict: true });
+        await new Promise<void>((resolve) => {
+          const stream = ss.create("bytes", {
+            onState: (state, _ack, st) => {
+              if (state === State.CREATING) return st.setMetadata("n", "1"), st.requestTx();
+              if (state === State.QOS_ACK_REMOTE && when === "after its response") {
+                stream.destroy();
+                resolve();
+              }
+              return Ret.OK;
+            },
+            onRx: () => {
+              if (when === "mid-download") {
+                stream.destroy(); // from the receive path: a write may be under way
+                resolve();
+              }
+              return Ret.OK;
+            },
+          });
+        });
+        for (let i = 0; i < 100 && !peer.goaways.length; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.deepEqual(peer.goaways, [ErrorCode.NO_ERROR], when);
+      } finally {
+        peer.close();
+      }
+    }
   });
 
   test("h2q_oflow_txcr: a window taken over 2^31-1 is a FLOW_CONTROL_ERROR, unless the policy has the quirk", async (t) => {

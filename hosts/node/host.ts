@@ -163,6 +163,8 @@ class LongTimer {
 // One connection
 
 type Phase = "dns" | "tcp" | "tls" | "open" | "ended";
+/** How long a closed connection waits for the peer to close its side before it is destroyed. */
+const CLOSE_LINGER_MS = 2000;
 
 /**
  * Connects (DNS, TCP, TLS), then relays events. Callbacks follow the
@@ -217,8 +219,24 @@ class NodeStream implements ByteStream {
     return this.#socket!.write(Buffer.from(bytes));
   }
 
+  /**
+   * An open connection ends in order: what was written (an h2 GOAWAY, a ws
+   * close frame) still goes out, then TLS close_notify and FIN; the sockets
+   * go when the peer closes too, or after CLOSE_LINGER_MS. Nothing is
+   * reported after this, whatever comes.
+   */
   close(): void {
-    this.#end();
+    const socket = this.#socket;
+    if (this.#phase !== "open" || socket === undefined) return this.#end();
+    this.#phase = "ended";
+    clearTimeout(this.#timer);
+    const linger = setTimeout(() => this.#end(), CLOSE_LINGER_MS);
+    linger.unref();
+    socket.once("close", () => {
+      clearTimeout(linger);
+      this.#end();
+    });
+    socket.end();
   }
 
   /**

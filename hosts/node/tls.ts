@@ -161,7 +161,12 @@ export class HandshakeProbe extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
-    this.#tcp.write(chunk, done);
+    // Done as soon as TCP takes the bytes (or drains), not when the kernel
+    // has them: TLS waits for each write to finish before its next one (a
+    // WINDOW_UPDATE, say). A write error is the TCP socket's, reported by
+    // its own listener.
+    if (this.#tcp.write(chunk)) done();
+    else this.#tcp.once("drain", () => done());
   }
 
   override _final(done: () => void): void {

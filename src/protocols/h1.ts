@@ -17,7 +17,7 @@ import type { StreamType } from "../policy/reader.js";
 import { State, RxFlag } from "../ss/states.js";
 import { Http1ResponseParser, Http1Error, encodeRequestHead, encodeChunkHeader, CHUNK_END, LAST_CHUNK, type Http1Head } from "../wire/http1/index.js";
 import {
-  BODY_METHODS, IDEMPOTENT, planOf, requestPath, requestHeaders, requestBody, retryAfterMs, statusResult, shown,
+  BODY_METHODS, IDEMPOTENT, planOf, requestPath, requestHeaders, requestBody, retryAfterMs, statusResult, shown, sameOriginTarget,
   type Plan, type BodyWriter,
 } from "./http-common.js";
 
@@ -724,37 +724,6 @@ class H1Connection implements Connection {
     this.#shut();
     this.#link.fault(error);
   }
-}
-
-/**
- * The path (and query) `location` names on the origin we are connected to,
- * or why it is not followed. The authority is read as RFC 3986 has it
- * ([userinfo@]host[:port], host possibly an [IPv6] literal); userinfo is
- * refused outright, as browsers warn about it: "http://a:1@b/" is host b.
- */
-function sameOriginTarget(location: string, options: ConnectOptions): string | { why: string } {
-  let path: string;
-  if (location.startsWith("/") && !location.startsWith("//")) {
-    path = location;
-  } else {
-    const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^#]*)/.exec(location);
-    if (!m) return { why: "not an absolute URL or path" };
-    const scheme = m[1]!.toLowerCase();
-    if (scheme !== "http" && scheme !== "https") return { why: `scheme ${scheme}` };
-    const authority = m[2]!;
-    if (authority.includes("@")) return { why: "it carries userinfo" };
-    const a = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]*))(?::(\d*))?$/.exec(authority);
-    if (!a) return { why: "malformed authority" };
-    const host = (a[1] ?? a[2]!).toLowerCase();
-    const tls = scheme === "https";
-    const port = a[3] ? Number(a[3]) : tls ? 443 : 80;
-    if (tls !== !!options.tls || host !== options.host.toLowerCase() || port !== options.port) return { why: "another origin" };
-    path = m[3] ? (m[3].startsWith("/") ? m[3] : `/${m[3]}`) : "/";
-  }
-  const hash = path.indexOf("#");
-  if (hash >= 0) path = path.slice(0, hash);
-  if (/[^\x21-\x7e]/.test(path)) return { why: "characters a request target cannot hold" };
-  return path;
 }
 
 /**

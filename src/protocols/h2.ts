@@ -8,7 +8,7 @@
 
 import type { ByteStream, ConnectOptions, HostError, ConnectTimings } from "../host.js";
 import type { ProtocolBinding, StreamLink, Connection, ConnectionEnd } from "./binding.js";
-import { RxFlag } from "../ss/states.js";
+import { State, RxFlag } from "../ss/states.js";
 import { Http1Error, encodeRequestHead } from "../wire/http1/index.js";
 import {
   H2Error, ErrorCode, errorCodeName, FrameDecoder, FrameType, Flag, Setting, PREFACE, MIN_MAX_FRAME_SIZE, MAX_WINDOW,
@@ -17,7 +17,7 @@ import {
   HpackDecoder, HpackEncoder, type Frame, type Header,
 } from "../wire/h2/index.js";
 import {
-  BODY_METHODS, IDEMPOTENT, planOf, requestPath, requestHeaders, requestBody, retryAfterMs, statusResult,
+  BODY_METHODS, IDEMPOTENT, planOf, requestPath, requestHeaders, requestBody, retryAfterMs, statusResult, shown, sameOriginTarget,
   type Plan, type BodyWriter,
 } from "./http-common.js";
 import { utf8Encode } from "../util/utf8.js";
@@ -26,6 +26,8 @@ import { utf8Encode } from "../util/utf8.js";
 export const H2_RX_MAX = 4096;
 /** Largest payload asked of onTx at once. */
 export const H2_TX_MAX = 16384;
+/** Redirects followed for one transaction (as h1). */
+const MAX_REDIRECTS = 5;
 
 export interface H2BindingOptions {
   /** Streams one connection carries at once, whatever the server allows (default 100); the rest wait their turn. */
@@ -517,16 +519,24 @@ class Session {
       h.data(data, length, (f.flags & Flag.END_STREAM) !== 0);
     }
     // the app has taken it (onRx is synchronous): the server may send that much more
-    if (this.up && this.#recvConsumed >= this.#settings.connectionWindow / 2) {
-      this.write(encodeWindowUpdate(0, this.#recvConsumed));
-      this.#recvWindow += this.#recvConsumed;
-      this.#recvConsumed = 0;
-    }
+    if (this.#recvConsumed >= this.#settings.connectionWindow / 2) this.#grantConnection();
   }
 
-  /** Grants the server more window on a stream whose data the app took. */
+  /**
+   * Grants the server more window on a stream whose data the app took, and
+   * the connection what it took so far in the same write: one WINDOW_UPDATE
+   * pair per half stream window, instead of a write for each window.
+   */
   grant(h: H2Handle, consumed: number): void {
     this.write(encodeWindowUpdate(h.streamId, consumed));
+    this.#grantConnection();
+  }
+
+  #grantConnection(): void {
+    if (!this.up || this.#recvConsumed === 0) return;
+    this.write(encodeWindowUpdate(0, this.#recvConsumed));
+    this.#recvWindow += this.#recvConsumed;
+    this.#recvConsumed = 0;
   }
 
   get streamWindow(): number {
@@ -661,6 +671,9 @@ class H2Handle implements Connection {
   #held: Uint8Array[] = [];
   #endAfterHeld = false;
   #status = 0;
+  /** The Location of a redirect being read (allow_redirects): its body is discarded, and the next hop goes at its end. */
+  #location: string | undefined;
+  #redirects = 0;
   #retryAfter = "";
   #messageOpen = false;
   #remoteEnded = false;
@@ -722,6 +735,7 @@ class H2Handle implements Connection {
     this.recvWindow = s.streamWindow;
     this.#recvConsumed = 0;
     this.#status = 0;
+    this.#location = undefined;
     this.#retryAfter = "";
     this.#messageOpen = false;
     this.#remoteEnded = false;
@@ -796,18 +810,22 @@ class H2Handle implements Connection {
     this.session!.enqueue(this);
   }
 
-  #newTransaction(): Request | undefined {
+  /** The stream's next request, or (`hop`) a redirect's, which has no body. */
+  #newTransaction(hop?: { readonly method: string; readonly path: string }): Request | undefined {
     const link = this.#link;
     const plan = this.#plan;
-    this.#replayable = true;
-    const target = requestPath(link, plan);
+    if (!hop) {
+      this.#replayable = true;
+      this.#redirects = 0;
+    }
+    const target = hop ?? requestPath(link, plan);
     if ("refuse" in target) return this.#refuse(target.refuse);
     const headers = requestHeaders(link, plan);
     if (!Array.isArray(headers)) return this.#refuse(headers.refuse);
-    const method = plan.method;
+    const method = hop?.method ?? plan.method;
     let body: BodyWriter | undefined;
     let contentLength: number | undefined;
-    if (BODY_METHODS.includes(method) || link.txLength !== undefined) ({ body, contentLength } = requestBody(link, plan, headers));
+    if (!hop && (BODY_METHODS.includes(method) || link.txLength !== undefined)) ({ body, contentLength } = requestBody(link, plan, headers));
     const { host, port, tls } = this.#options;
     const name = host.includes(":") ? `[${host}]` : host;
     const authority = port === (tls ? 443 : 80) ? name : `${name}:${port}`;
@@ -976,6 +994,11 @@ class H2Handle implements Connection {
       }
       this.#clearResponseTimer();
       this.#status = status;
+      if (status >= 300 && status < 400 && status !== 304 && this.#plan.allowRedirects) {
+        // a redirect is the binding's business: the stream sees the response it leads to
+        this.#location = list.find(([n]) => n === "location")?.[1];
+        if (this.#location !== undefined) return endStream ? this.#onEnd() : undefined;
+      }
       const link = this.#link;
       for (const [name, value] of list) {
         if (name[0] === ":") continue;
@@ -994,7 +1017,8 @@ class H2Handle implements Connection {
   data(bytes: Uint8Array, length: number, endStream: boolean): void {
     if (this.#phase !== "sending" && this.#phase !== "waiting") return;
     if (!this.#status) return this.#violation("DATA before the response head");
-    for (let at = 0; at < bytes.length; at += H2_RX_MAX) {
+    // a redirect's body is counted against the windows and dropped
+    for (let at = 0; this.#location === undefined && at < bytes.length; at += H2_RX_MAX) {
       const flags = this.#messageOpen ? 0 : RxFlag.SOM;
       this.#messageOpen = true;
       if (!this.#link.rx(bytes.subarray(at, at + H2_RX_MAX), flags)) return;
@@ -1011,6 +1035,7 @@ class H2Handle implements Connection {
 
   #onEnd(): void {
     this.#remoteEnded = true;
+    if (this.#location !== undefined) return this.#redirect(this.#location);
     const link = this.#link;
     if (!link.rx(new Uint8Array(0), this.#messageOpen ? RxFlag.EOM : RxFlag.SOM | RxFlag.EOM)) return;
     this.#messageOpen = false;
@@ -1039,6 +1064,39 @@ class H2Handle implements Connection {
     }
     // the stream stays on the connection for its next transaction (a requestTx() from the result's handler starts it)
     if (link.done(statusResult(status, this.#plan)) && this.#phase === "idle" && link.pending) this.#startTransaction();
+    s?.settle();
+  }
+
+  /**
+   * Follows a redirect on the same connection, as h1 does: same origin only,
+   * at most MAX_REDIRECTS hops, 303 (and 301/302 after POST) as GET, and
+   * never a request whose streamed body would have to go again.
+   */
+  #redirect(location: string): void {
+    const link = this.#link;
+    const s = this.session;
+    // the response came before our body ended: the rest is not sent
+    if (!this.#localEnded) s?.cancel(this, ErrorCode.NO_ERROR);
+    s?.release(this);
+    const status = this.#status;
+    const method = this.#request!.method;
+    const hadBody = this.#request!.body !== undefined;
+    this.#phase = "idle";
+    this.#request = undefined;
+    const next = status === 303 || ((status === 301 || status === 302) && method === "POST") ? "GET" : method;
+    const target = sameOriginTarget(location, this.#options);
+    const why = typeof target !== "string" ? target.why : ++this.#redirects > MAX_REDIRECTS ? `more than ${MAX_REDIRECTS} redirects`
+      : next === method && hadBody ? "the request body cannot be sent again" : undefined;
+    if (why !== undefined) {
+      link.host.log(`${link.streamtype}: redirect to ${shown(location)} not followed: ${why}`);
+      if (link.done(State.QOS_NACK_REMOTE) && this.#phase === "idle" && link.pending) this.#startTransaction();
+    } else if ((this.#prepared = this.#newTransaction({ method: next, path: target as string }))) {
+      this.#startTransaction();
+    } else {
+      // refused (reported to the stream): it leaves the connection
+      this.session = undefined;
+      s?.detach(this);
+    }
     s?.settle();
   }
 

@@ -243,9 +243,25 @@ function hpackCases(out: CaseResult[]): void {
 }
 
 /** Frames of a stream, as decoded: [type, flags, stream, payload hex]. */
-function decodeAll(bytes: Uint8Array, splits: number[], maxFrameSize = 16384): [number, number, number, string][] {
+/**
+ * The frames, with the pieces of a DATA frame split across pushes joined
+ * (a piece without END_STREAM followed by DATA of the same stream); `pieces`
+ * counts the DATA frames as passed on.
+ */
+function decodeAll(bytes: Uint8Array, splits: number[], maxFrameSize = 16384, pieces: number[] = []): [number, number, number, string][] {
   const got: [number, number, number, string][] = [];
-  const d = new FrameDecoder({ maxFrameSize, onFrame: (f) => got.push([f.type, f.flags, f.streamId, toHex(f.payload)]) });
+  let open = false; // the last entry is DATA that a next piece may continue
+  const d = new FrameDecoder({ maxFrameSize, onFrame: (f) => {
+    const last = got[got.length - 1];
+    if (f.type === FrameType.DATA) pieces.push(f.payload.length);
+    if (f.type === FrameType.DATA && open && last && last[2] === f.streamId) {
+      last[1] = f.flags;
+      last[3] += toHex(f.payload);
+    } else {
+      got.push([f.type, f.flags, f.streamId, toHex(f.payload)]);
+    }
+    open = f.type === FrameType.DATA && !(f.flags & Flag.END_STREAM) && !(f.flags & Flag.PADDED);
+  } });
   let at = 0;
   for (const s of splits) {
     d.push(bytes.subarray(at, Math.min(bytes.length, at + s)));
@@ -294,6 +310,22 @@ function frameCases(out: CaseResult[]): void {
       if (!same(decodeAll(all, splits), whole)) return `split ${i} differs`;
     }
     return undefined;
+  });
+  check(out, "frames: an unpadded DATA frame split across pushes comes in pieces as it arrives, END_STREAM on the last", () => {
+    const data = encodeFrame(FrameType.DATA, Flag.END_STREAM, 1, big);
+    const seen: [number, number][] = [];
+    const d = new FrameDecoder({ maxFrameSize: 16384, onFrame: (f) => seen.push([f.flags, f.payload.length]) });
+    d.push(data.subarray(0, 5)); // half a header: nothing yet
+    d.push(data.subarray(5, 1000));
+    d.push(data.subarray(1000, 10000));
+    d.push(data.subarray(10000));
+    return same(seen, [[0, 991], [0, 9000], [Flag.END_STREAM, 16384 - 9991]]) ? undefined : JSON.stringify(seen);
+  });
+  check(out, "frames: a padded DATA frame split across pushes is gathered whole", () => {
+    const padded = encodeFrame(FrameType.DATA, Flag.PADDED, 1, hex("03 616263 000000"));
+    const pieces: number[] = [];
+    const got = decodeAll(padded, [4, 5, 3], 16384, pieces);
+    return same(pieces, [7]) && got.length === 1 && got[0]![3] === "03616263000000" ? undefined : JSON.stringify([pieces, got]);
   });
   check(out, "frames: over SETTINGS_MAX_FRAME_SIZE is a FRAME_SIZE_ERROR", () =>
     throwsH2(() => decodeAll(encodeFrame(FrameType.DATA, 0, 1, new Uint8Array(16385)), []), ErrorCode.FRAME_SIZE_ERROR, "h2: frame of 16385 bytes is over the 16384-byte"));

@@ -205,7 +205,12 @@ export interface FrameDecoderOptions {
 /**
  * Cuts a byte stream into frames. A frame that arrives whole is passed as a
  * view of the input; one split across pushes is gathered in a buffer of the
- * largest frame size. onFrame may stop() the decoder.
+ * largest frame size, except an unpadded DATA frame: that one is passed on as
+ * it arrives, in pieces (each a DATA frame of the same stream and length 1 or
+ * more, END_STREAM on the last only), views of the input, never copied. Over
+ * TLS, whose records hold 16384 bytes, nearly every full-size DATA frame is
+ * split so. Flow control counts the pieces as it would the frame. onFrame
+ * may stop() the decoder.
  */
 export class FrameDecoder {
   readonly #maxFrameSize: number;
@@ -215,6 +220,8 @@ export class FrameDecoder {
   #buffer: Uint8Array | undefined;
   #have = 0;
   #length = -1; // payload length of the frame being gathered; -1 while reading a header
+  /** The frame under way is an unpadded DATA frame, passed on in pieces rather than gathered. */
+  #piecewise = false;
   #stopped = false;
 
   constructor(options: FrameDecoderOptions) {
@@ -257,9 +264,22 @@ export class FrameDecoder {
           this.#finishGathered();
           continue;
         }
-        if (!this.#buffer) this.#buffer = new Uint8Array(this.#maxFrameSize);
+        this.#piecewise = h[3] === FrameType.DATA && !(h[4]! & Flag.PADDED);
+        if (!this.#piecewise && !this.#buffer) this.#buffer = new Uint8Array(this.#maxFrameSize);
       }
       const take = Math.min(this.#length - this.#have, end - at);
+      if (this.#piecewise) {
+        this.#have += take;
+        const last = this.#have === this.#length;
+        const h = this.#header;
+        if (last) {
+          this.#headerHave = 0;
+          this.#length = -1;
+        }
+        this.#emit(FrameType.DATA, last ? h[4]! : h[4]! & ~Flag.END_STREAM, readU32(h, 5) & 0x7fffffff, bytes.subarray(at, at + take));
+        at += take;
+        continue;
+      }
       this.#buffer!.set(bytes.subarray(at, at + take), this.#have);
       this.#have += take;
       at += take;
