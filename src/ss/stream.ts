@@ -49,6 +49,13 @@ export interface StreamHandlers<S extends StreamApi = SecureStream> {
 export interface StreamEnvironment {
   readonly host: Host;
   readonly responseTimeoutMs: number;
+  /**
+   * The connect options of each streamtype whose options depend on nothing
+   * but its policy (no metadata in the endpoint, no client certificate from
+   * the blobs): made once, frozen, and the same object for all its streams,
+   * which is also what a binding's pool compares first.
+   */
+  readonly connectOptions: WeakMap<StreamType, ConnectOptions>;
   binding(protocol: string): ProtocolBinding | undefined;
   /** An illegal transition was attempted: a bug. */
   bug(message: string): void;
@@ -282,6 +289,8 @@ export class SecureStream implements StreamApi {
 
   #connectOptions(): ConnectOptions {
     const p = this.#policy;
+    const made = this.#env.connectOptions.get(p);
+    if (made) return made;
     const template = p.string("endpoint") ?? "";
     const host = this.#expand(template);
     // metadata is checked when it is set or captured; this stands behind it: a server never names an endpoint
@@ -299,7 +308,9 @@ export class SecureStream implements StreamApi {
       if (!socks5) throw new SSError("bad-policy", `via-socks5 "${socks}" is not [user:pass@]host:port`);
       via = { socks5 };
     }
-    if (!p.flag("tls")) return via ? { host, port, timeoutMs, via } : { host, port, timeoutMs };
+    // the policy's alone: the same for every stream of this streamtype
+    const fixed = host === template && p.number("client_cert") === undefined;
+    if (!p.flag("tls")) return this.#made(fixed, via ? { host, port, timeoutMs, via } : { host, port, timeoutMs });
     const store = p.trustStore;
     const ca: Uint8Array[] = [];
     for (let i = 0; store && i < store.size; i++) ca.push(store.cert(i).der);
@@ -312,7 +323,18 @@ export class SecureStream implements StreamApi {
       if (!clientCert || !clientKey) throw new SSError("missing-blob", `client_cert ${n} needs blobs ${BLOB.clientCert(n)} and ${BLOB.clientKey(n)}`);
     }
     const tls = { serverName: host, ca, clientCert, clientKey };
-    return via ? { host, port, timeoutMs, tls, via } : { host, port, timeoutMs, tls };
+    return this.#made(fixed, via ? { host, port, timeoutMs, tls, via } : { host, port, timeoutMs, tls });
+  }
+
+  /** Keeps the options of a streamtype whose options are its policy's alone (see StreamEnvironment.connectOptions). */
+  #made(fixed: boolean, options: ConnectOptions): ConnectOptions {
+    if (!fixed) return options;
+    Object.freeze(options.tls?.ca);
+    Object.freeze(options.tls);
+    Object.freeze(options.via?.socks5);
+    Object.freeze(options.via);
+    this.#env.connectOptions.set(this.#policy, Object.freeze(options));
+    return options;
   }
 
   /**
@@ -411,7 +433,18 @@ export class SecureStream implements StreamApi {
     if (!isPassThrough(state)) this.#state = state;
     if (state === State.CONNECTED) this.#flags |= DANGLING;
     if (state === State.DISCONNECTED) this.#flags &= ~DANGLING;
-    return this.#call(() => this.#handlers.onState?.(state, ack, this));
+    // #call's work without its closure: a stream reports about seven states per transaction
+    const handlers = this.#handlers;
+    if (!handlers.onState) return Ret.OK;
+    this.#depth++;
+    try {
+      return handlers.onState(state, ack, this) ?? Ret.OK;
+    } catch (e) {
+      this.#env.threw(this, e);
+      return Ret.DESTROY_ME;
+    } finally {
+      this.#depth--;
+    }
   }
 
   /**
@@ -466,6 +499,8 @@ export class SecureStream implements StreamApi {
   }
 
   #expand(template: string, encode: (value: string) => string = (v) => v): string {
+    // most endpoints and URLs name no metadata: no RegExp run for them
+    if (!template.includes("${")) return template;
     return template.replace(/\$\{([^}]*)\}/g, (_, name: string) => encode(this.#metadata.get(name) ?? ""));
   }
 
@@ -563,7 +598,21 @@ export class SecureStream implements StreamApi {
     rx(payload: Uint8Array, flags: number): boolean {
       if (!this.#live) return false;
       const s = this.#s;
-      s.#apply(s.#call(() => s.#handlers.onRx?.(payload, flags, s)));
+      const handlers = s.#handlers;
+      let ret: HandlerReturn = Ret.OK;
+      if (handlers.onRx) {
+        // #call's work without its closure, as in #report
+        s.#depth++;
+        try {
+          ret = handlers.onRx(payload, flags, s) ?? Ret.OK;
+        } catch (e) {
+          s.#env.threw(s, e);
+          ret = Ret.DESTROY_ME;
+        } finally {
+          s.#depth--;
+        }
+      }
+      s.#apply(ret);
       return this.#live;
     }
 
