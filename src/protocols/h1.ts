@@ -195,6 +195,7 @@ class H1Connection implements Connection {
   #pumping = false;
   #pumpAgain = false;
   #responseTimer: unknown;
+  #host: string | undefined;
 
   constructor(link: StreamLink, options: ConnectOptions, pool: H1Pool) {
     this.#link = link;
@@ -434,7 +435,7 @@ class H1Connection implements Connection {
   /** Sends a request: its head, then its body from onTx. */
   #begin(request: Request): void {
     const link = this.#link;
-    this.#requestStart = link.host.now();
+    if (this.#plan.perf) this.#requestStart = link.host.now();
     this.#method = request.method;
     if (!IDEMPOTENT.includes(request.method)) this.#replayable = false;
     this.#body = request.body;
@@ -471,10 +472,14 @@ class H1Connection implements Connection {
     this.#responseTimer = undefined;
   }
 
+  /** The Host header of every request on this connection (its options never change), made once. */
   #hostHeader(): string {
-    const { host, port, tls } = this.#options;
-    const name = host.includes(":") ? `[${host}]` : host; // an IPv6 literal
-    return port === (tls ? 443 : 80) ? name : `${name}:${port}`;
+    if (this.#host === undefined) {
+      const { host, port, tls } = this.#options;
+      const name = host.includes(":") ? `[${host}]` : host; // an IPv6 literal
+      this.#host = port === (tls ? 443 : 80) ? name : `${name}:${port}`;
+    }
+    return this.#host;
   }
 
   /** Pulls body payload from the app while the host takes it. */
@@ -605,7 +610,7 @@ class H1Connection implements Connection {
     for (let at = 0; at < bytes.length; at += H1_RX_MAX) {
       const flags = this.#messageOpen ? 0 : RxFlag.SOM;
       this.#messageOpen = true;
-      if (!this.#link.rx(bytes.subarray(at, at + H1_RX_MAX), flags)) return;
+      if (!this.#link.rx(bytes.length <= H1_RX_MAX ? bytes : bytes.subarray(at, at + H1_RX_MAX), flags)) return;
     }
   }
 

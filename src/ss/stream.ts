@@ -8,7 +8,7 @@ import { parseSocks5Proxy } from "../wire/socks5/index.js";
 import { BLOB } from "../host.js";
 import type { StreamType } from "../policy/reader.js";
 import type { ProtocolBinding, Connection, StreamLink, TxPull, ConnectionEnd } from "../protocols/binding.js";
-import { State, RxFlag, Ret, isLegalTransition, isPassThrough, stateName, type HandlerReturn } from "./states.js";
+import { State, RxFlag, Ret, isNextState, isPassThrough, stateName, type HandlerReturn } from "./states.js";
 import { decideRetry } from "./retry.js";
 import { SSError } from "./errors.js";
 import { utf8Encode } from "../util/utf8.js";
@@ -418,19 +418,21 @@ export class SecureStream implements StreamApi {
    */
   #event(state: number, ack = 0): HandlerReturn {
     if (this.destroyed && state !== State.DESTROYING && state !== State.DISCONNECTED) return Ret.DESTROY_ME;
-    if (!isLegalTransition(this.#state, state)) {
+    // isLegalTransition(), with the pass-through test made once for here and #report
+    const through = isPassThrough(state);
+    if (!through && !isNextState(this.#state, state)) {
       this.#env.bug(`${this.streamtype}: illegal state transition ${stateName(this.#state)} -> ${stateName(state)}`);
       this.destroy();
       return Ret.DESTROY_ME;
     }
-    const ret = this.#report(state, ack);
+    const ret = this.#report(state, ack, through);
     this.#apply(ret);
     if (this.#flags & (DESTROYED | DESTROY_SOON)) return Ret.DESTROY_ME;
     return ret === Ret.DISCONNECT_ME || this.#flags & DISCONNECT_SOON ? Ret.DISCONNECT_ME : Ret.OK;
   }
 
-  #report(state: number, ack = 0): HandlerReturn {
-    if (!isPassThrough(state)) this.#state = state;
+  #report(state: number, ack = 0, through = isPassThrough(state)): HandlerReturn {
+    if (!through) this.#state = state;
     if (state === State.CONNECTED) this.#flags |= DANGLING;
     if (state === State.DISCONNECTED) this.#flags &= ~DANGLING;
     // #call's work without its closure: a stream reports about seven states per transaction
