@@ -289,8 +289,8 @@ export class SecureStream implements StreamApi {
 
   #connectOptions(): ConnectOptions {
     const p = this.#policy;
-    const made = this.#env.connectOptions.get(p);
-    if (made) return made;
+    const known = this.#env.connectOptions.get(p);
+    if (known) return known;
     const template = p.string("endpoint") ?? "";
     const host = this.#expand(template);
     // metadata is checked when it is set or captured; this stands behind it: a server never names an endpoint
@@ -310,7 +310,8 @@ export class SecureStream implements StreamApi {
     }
     // the policy's alone: the same for every stream of this streamtype
     const fixed = host === template && p.number("client_cert") === undefined;
-    if (!p.flag("tls")) return this.#made(fixed, via ? { host, port, timeoutMs, via } : { host, port, timeoutMs });
+    const made = this.#env.connectOptions;
+    if (!p.flag("tls")) return kept(fixed && made, p, via ? { host, port, timeoutMs, via } : { host, port, timeoutMs });
     const store = p.trustStore;
     const ca: Uint8Array[] = [];
     for (let i = 0; store && i < store.size; i++) ca.push(store.cert(i).der);
@@ -323,18 +324,7 @@ export class SecureStream implements StreamApi {
       if (!clientCert || !clientKey) throw new SSError("missing-blob", `client_cert ${n} needs blobs ${BLOB.clientCert(n)} and ${BLOB.clientKey(n)}`);
     }
     const tls = { serverName: host, ca, clientCert, clientKey };
-    return this.#made(fixed, via ? { host, port, timeoutMs, tls, via } : { host, port, timeoutMs, tls });
-  }
-
-  /** Keeps the options of a streamtype whose options are its policy's alone (see StreamEnvironment.connectOptions). */
-  #made(fixed: boolean, options: ConnectOptions): ConnectOptions {
-    if (!fixed) return options;
-    Object.freeze(options.tls?.ca);
-    Object.freeze(options.tls);
-    Object.freeze(options.via?.socks5);
-    Object.freeze(options.via);
-    this.#env.connectOptions.set(this.#policy, Object.freeze(options));
-    return options;
+    return kept(fixed && made, p, via ? { host, port, timeoutMs, tls, via } : { host, port, timeoutMs, tls });
   }
 
   /**
@@ -688,6 +678,21 @@ export class SecureStream implements StreamApi {
       this.#s.#ended(this, end);
     }
   };
+}
+
+/**
+ * Keeps, frozen, the connect options of a streamtype whose options are its
+ * policy's alone (see StreamEnvironment.connectOptions). A function, not a
+ * private method: on XS each private method is a slot in every instance.
+ */
+function kept(keep: WeakMap<StreamType, ConnectOptions> | false, policy: StreamType, options: ConnectOptions): ConnectOptions {
+  if (!keep) return options;
+  Object.freeze(options.tls?.ca);
+  Object.freeze(options.tls);
+  Object.freeze(options.via?.socks5);
+  Object.freeze(options.via);
+  keep.set(policy, Object.freeze(options));
+  return options;
 }
 
 /** Why a metadata value cannot be used, or undefined when it can. */
