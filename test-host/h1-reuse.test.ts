@@ -68,6 +68,20 @@ test("plain: five streams in turn, one connection; each stream still sees CONNEC
   assert.equal(c.h1.idle, 1);
 });
 
+test("a policy update with the same streamtype name and another http_url: new streams ask for the new URL (on the pooled connection)", limit, async (t) => {
+  const p = await peer(t);
+  const c = context(t, compile(plainPolicy(p.port)));
+  assert.deepEqual(await c.txn("get"), ONE_TXN);
+  // h1 keeps a request plan (and a request made once) per StreamType; usePolicy() makes new StreamTypes
+  const updated = plainPolicy(p.port) as { s: Record<string, { http_url: string }>[] };
+  updated.s[0]!.get!.http_url = "/bytes/100";
+  c.ss.usePolicy(compile(updated));
+  assert.deepEqual(await c.txn("get"), ONE_TXN);
+  assert.deepEqual(await c.txn("get"), ONE_TXN);
+  assert.deepEqual(p.seen, ["GET /status/200", "GET /bytes/100", "GET /bytes/100"]);
+  assert.equal(p.connections, 1, "the same endpoint: the idle connection serves the new policy's streams");
+});
+
 test("zero turns reuse off: idleMs 0 or idlePerOrigin 0, one connection per stream, none left open", limit, async (t) => {
   for (const options of [{ idleMs: 0 }, { idlePerOrigin: 0 }]) {
     const p = await peer(t);

@@ -315,13 +315,15 @@ export class StreamType {
   #flags: Map<string, boolean> | undefined;
   #strings: Map<string, string | undefined> | undefined;
   #numbers: Map<string, number | undefined> | undefined;
+  #name: string | undefined;
+  #protocol: ProtocolName | undefined;
 
   constructor(v: DataView, indexEntry: number) {
     this.#v = v;
     this.#index = indexEntry;
   }
 
-  get name(): string { return name(this.#v, this.#v.getUint16(this.#index + I_NAME, true)); }
+  get name(): string { return (this.#name ??= name(this.#v, this.#v.getUint16(this.#index + I_NAME, true))); }
 
   /** The via-socks5 of the whole policy this streamtype is part of. */
   get policyViaSocks5(): string | undefined { return str(this.#v, this.#v.getUint16(H_SOCKS5, true)); }
@@ -388,9 +390,10 @@ export class StreamType {
 
   /** The wire protocol; h1 when the policy does not say. */
   get protocol(): ProtocolName {
+    if (this.#protocol) return this.#protocol;
     const i = this.#small("protocol", "protocol");
-    if (i === undefined) return "h1";
-    return PROTOCOLS[i] ?? fail("bad-record", `unknown protocol index ${i}`);
+    if (i === undefined) return (this.#protocol = "h1");
+    return (this.#protocol = PROTOCOLS[i] ?? fail("bad-record", `unknown protocol index ${i}`));
   }
 
   get retry(): Retry | undefined {

@@ -60,6 +60,7 @@ export class SecureStreams {
     this.#env = {
       host,
       responseTimeoutMs: options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS,
+      connectOptions: new WeakMap(),
       binding: (name) => this.#bindings.get(name),
       bug: (message) => {
         this.host.log(`BUG: ${message}`);

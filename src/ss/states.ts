@@ -98,13 +98,18 @@ const NEXT: readonly (readonly number[])[] = [
 
 /** States that are reported without being checked, and leave the remembered state alone. */
 export function isPassThrough(state: number): boolean {
-  return state >= S.USER_BASE || state === S.EVENT_WAIT_CANCELLED || state === S.UPSTREAM_LINK_RETRY ||
-    state === S.SINK_JOIN || state === S.SINK_PART;
+  // EVENT_WAIT_CANCELLED, UPSTREAM_LINK_RETRY, SINK_JOIN, SINK_PART: 17 to 20, as lws numbers them
+  return state >= S.USER_BASE || (state >= S.EVENT_WAIT_CANCELLED && state <= S.SINK_PART);
 }
 
 export function isLegalTransition(from: number, to: number): boolean {
-  if (isPassThrough(to)) return true;
-  return NEXT[from]?.includes(to) ?? false;
+  return isPassThrough(to) || isNextState(from, to);
+}
+
+/** Whether the table lets `to` follow `from` (pass-through states aside: see isLegalTransition). */
+export function isNextState(from: number, to: number): boolean {
+  const next = NEXT[from];
+  return next !== undefined && next.includes(to);
 }
 
 // Frozen for the device, where these tables are preloaded into flash (manifest.json).

@@ -8,7 +8,7 @@ import { parseSocks5Proxy } from "../wire/socks5/index.js";
 import { BLOB } from "../host.js";
 import type { StreamType } from "../policy/reader.js";
 import type { ProtocolBinding, Connection, StreamLink, TxPull, ConnectionEnd } from "../protocols/binding.js";
-import { State, RxFlag, Ret, isLegalTransition, isPassThrough, stateName, type HandlerReturn } from "./states.js";
+import { State, RxFlag, Ret, isNextState, isPassThrough, stateName, type HandlerReturn } from "./states.js";
 import { decideRetry } from "./retry.js";
 import { SSError } from "./errors.js";
 import { utf8Encode } from "../util/utf8.js";
@@ -49,6 +49,13 @@ export interface StreamHandlers<S extends StreamApi = SecureStream> {
 export interface StreamEnvironment {
   readonly host: Host;
   readonly responseTimeoutMs: number;
+  /**
+   * The connect options of each streamtype whose options depend on nothing
+   * but its policy (no metadata in the endpoint, no client certificate from
+   * the blobs): made once, frozen, and the same object for all its streams,
+   * which is also what a binding's pool compares first.
+   */
+  readonly connectOptions: WeakMap<StreamType, ConnectOptions>;
   binding(protocol: string): ProtocolBinding | undefined;
   /** An illegal transition was attempted: a bug. */
   bug(message: string): void;
@@ -282,6 +289,8 @@ export class SecureStream implements StreamApi {
 
   #connectOptions(): ConnectOptions {
     const p = this.#policy;
+    const known = this.#env.connectOptions.get(p);
+    if (known) return known;
     const template = p.string("endpoint") ?? "";
     const host = this.#expand(template);
     // metadata is checked when it is set or captured; this stands behind it: a server never names an endpoint
@@ -299,7 +308,10 @@ export class SecureStream implements StreamApi {
       if (!socks5) throw new SSError("bad-policy", `via-socks5 "${socks}" is not [user:pass@]host:port`);
       via = { socks5 };
     }
-    if (!p.flag("tls")) return via ? { host, port, timeoutMs, via } : { host, port, timeoutMs };
+    // the policy's alone: the same for every stream of this streamtype
+    const fixed = host === template && p.number("client_cert") === undefined;
+    const made = this.#env.connectOptions;
+    if (!p.flag("tls")) return kept(fixed && made, p, via ? { host, port, timeoutMs, via } : { host, port, timeoutMs });
     const store = p.trustStore;
     const ca: Uint8Array[] = [];
     for (let i = 0; store && i < store.size; i++) ca.push(store.cert(i).der);
@@ -312,7 +324,7 @@ export class SecureStream implements StreamApi {
       if (!clientCert || !clientKey) throw new SSError("missing-blob", `client_cert ${n} needs blobs ${BLOB.clientCert(n)} and ${BLOB.clientKey(n)}`);
     }
     const tls = { serverName: host, ca, clientCert, clientKey };
-    return via ? { host, port, timeoutMs, tls, via } : { host, port, timeoutMs, tls };
+    return kept(fixed && made, p, via ? { host, port, timeoutMs, tls, via } : { host, port, timeoutMs, tls });
   }
 
   /**
@@ -396,22 +408,35 @@ export class SecureStream implements StreamApi {
    */
   #event(state: number, ack = 0): HandlerReturn {
     if (this.destroyed && state !== State.DESTROYING && state !== State.DISCONNECTED) return Ret.DESTROY_ME;
-    if (!isLegalTransition(this.#state, state)) {
+    // isLegalTransition(), with the pass-through test made once for here and #report
+    const through = isPassThrough(state);
+    if (!through && !isNextState(this.#state, state)) {
       this.#env.bug(`${this.streamtype}: illegal state transition ${stateName(this.#state)} -> ${stateName(state)}`);
       this.destroy();
       return Ret.DESTROY_ME;
     }
-    const ret = this.#report(state, ack);
+    const ret = this.#report(state, ack, through);
     this.#apply(ret);
     if (this.#flags & (DESTROYED | DESTROY_SOON)) return Ret.DESTROY_ME;
     return ret === Ret.DISCONNECT_ME || this.#flags & DISCONNECT_SOON ? Ret.DISCONNECT_ME : Ret.OK;
   }
 
-  #report(state: number, ack = 0): HandlerReturn {
-    if (!isPassThrough(state)) this.#state = state;
+  #report(state: number, ack = 0, through = isPassThrough(state)): HandlerReturn {
+    if (!through) this.#state = state;
     if (state === State.CONNECTED) this.#flags |= DANGLING;
     if (state === State.DISCONNECTED) this.#flags &= ~DANGLING;
-    return this.#call(() => this.#handlers.onState?.(state, ack, this));
+    // #call's work without its closure: a stream reports about seven states per transaction
+    const handlers = this.#handlers;
+    if (!handlers.onState) return Ret.OK;
+    this.#depth++;
+    try {
+      return handlers.onState(state, ack, this) ?? Ret.OK;
+    } catch (e) {
+      this.#env.threw(this, e);
+      return Ret.DESTROY_ME;
+    } finally {
+      this.#depth--;
+    }
   }
 
   /**
@@ -466,6 +491,8 @@ export class SecureStream implements StreamApi {
   }
 
   #expand(template: string, encode: (value: string) => string = (v) => v): string {
+    // most endpoints and URLs name no metadata: no RegExp run for them
+    if (!template.includes("${")) return template;
     return template.replace(/\$\{([^}]*)\}/g, (_, name: string) => encode(this.#metadata.get(name) ?? ""));
   }
 
@@ -563,7 +590,21 @@ export class SecureStream implements StreamApi {
     rx(payload: Uint8Array, flags: number): boolean {
       if (!this.#live) return false;
       const s = this.#s;
-      s.#apply(s.#call(() => s.#handlers.onRx?.(payload, flags, s)));
+      const handlers = s.#handlers;
+      let ret: HandlerReturn = Ret.OK;
+      if (handlers.onRx) {
+        // #call's work without its closure, as in #report
+        s.#depth++;
+        try {
+          ret = handlers.onRx(payload, flags, s) ?? Ret.OK;
+        } catch (e) {
+          s.#env.threw(s, e);
+          ret = Ret.DESTROY_ME;
+        } finally {
+          s.#depth--;
+        }
+      }
+      s.#apply(ret);
       return this.#live;
     }
 
@@ -637,6 +678,21 @@ export class SecureStream implements StreamApi {
       this.#s.#ended(this, end);
     }
   };
+}
+
+/**
+ * Keeps, frozen, the connect options of a streamtype whose options are its
+ * policy's alone (see StreamEnvironment.connectOptions). A function, not a
+ * private method: on XS each private method is a slot in every instance.
+ */
+function kept(keep: WeakMap<StreamType, ConnectOptions> | false, policy: StreamType, options: ConnectOptions): ConnectOptions {
+  if (!keep) return options;
+  Object.freeze(options.tls?.ca);
+  Object.freeze(options.tls);
+  Object.freeze(options.via?.socks5);
+  Object.freeze(options.via);
+  keep.set(policy, Object.freeze(options));
+  return options;
 }
 
 /** Why a metadata value cannot be used, or undefined when it can. */
