@@ -197,6 +197,8 @@ class ProxyLink implements Host {
   #txTaken = 0;
   /** The binding asked for payload and got none: requestTx() when some comes. */
   #starved = false;
+  /** ONWARD_CONNECT asked the stream for a message the client has not yet begun to send. */
+  #asked = false;
   #lengthHint: number | undefined;
   /** Metadata values last sent to the client, to send only what changed. */
   readonly #sentMeta = new Map<string, string>();
@@ -232,8 +234,10 @@ class ProxyLink implements Host {
 
   connect(options: ConnectOptions, handlers: HostStreamHandlers): ByteStream {
     const forget = () => this.#onward.delete(stream);
+    // each handler called on `handlers` itself: a binding's handlers may be a class instance (its methods on the prototype)
     const stream: ByteStream & { pause?(): void; resume?(): void } = this.#proxy.host.connect(options, {
-      ...handlers,
+      onData: (bytes) => handlers.onData(bytes),
+      onWritable: () => handlers.onWritable(),
       onConnected: (info) => {
         if (this.#paused) stream.pause?.();
         handlers.onConnected(info);
@@ -294,6 +298,7 @@ class ProxyLink implements Host {
         this.#tx.length = 0;
         this.#txQueued = 0;
         this.#starved = false;
+        this.#asked = true;
         if (this.#lengthHint !== undefined) s.requestTxLength(this.#lengthHint);
         else s.requestTx();
         this.#lengthHint = undefined;
@@ -306,9 +311,16 @@ class ProxyLink implements Host {
         this.#txQueued += m.payload.length;
         // a client that ignores its credit (lws' do) is not read until the queue drains
         if (this.#txQueued > (this.#proxy.options.txCredit ?? PROXY_TX_CREDIT) * 2) this.#socket.pause();
-        if (this.#starved) {
-          this.#starved = false;
-          s.requestTx();
+        {
+          // the client's requestTx() on a live connection (ws, MQTT) arrives as the message itself, as in
+          // lws: one requestTx() per message, except the one ONWARD_CONNECT already asked for
+          const som = (m.flags & RxFlag.SOM) !== 0;
+          const ask = this.#starved || som && !this.#asked;
+          if (som) this.#asked = false;
+          if (ask) {
+            this.#starved = false;
+            s.requestTx();
+          }
         }
         return;
       case "metadata": {
