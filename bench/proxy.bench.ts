@@ -12,7 +12,7 @@
 // in-process for throughput, in-process / proxy for time (>= 1: the proxy
 // is as good).
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { NodeHost } from "../hosts/node/host.js";
@@ -76,6 +76,23 @@ function latency(ss: Factory, count: number): Promise<number> {
   });
 }
 
+/** CPU time (user + system) of a process, ms, from /proc (clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+const ownCpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+
+/** Runs f, adding the CPU ms it took of this process and of the proxy to `into`. */
+async function metered<T>(proxyPid: number, into: { own: number; proxy: number; mb: number }, mb: number, f: () => Promise<T>): Promise<T> {
+  const own = ownCpuMs(), proxy = cpuMsOf(proxyPid);
+  const r = await f();
+  into.own += ownCpuMs() - own;
+  into.proxy += cpuMsOf(proxyPid) - proxy;
+  into.mb += mb;
+  return r;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
@@ -90,6 +107,8 @@ async function main(): Promise<void> {
   const bytes = MIB * 1024 * 1024;
   const t = { in: [] as number[], proxy: [] as number[] };
   const l = { in: [] as number[], proxy: [] as number[] };
+  // CPU per MB moved: this process (app, and the body server) and the proxy process
+  const cpu = { in: { own: 0, proxy: 0, mb: 0 }, proxy: { own: 0, proxy: 0, mb: 0 } };
   try {
     // warm-up
     await throughput(inProcess, 2, 1 << 20);
@@ -97,8 +116,8 @@ async function main(): Promise<void> {
     await latency(inProcess, 50);
     await latency(viaProxy, 50);
     for (let r = 0; r < ROUNDS; r++) {
-      t.in.push(await throughput(inProcess, STREAMS, bytes));
-      t.proxy.push(await throughput(viaProxy, STREAMS, bytes));
+      t.in.push(await metered(proxy.child.pid!, cpu.in, STREAMS * bytes / 1e6, () => throughput(inProcess, STREAMS, bytes)));
+      t.proxy.push(await metered(proxy.child.pid!, cpu.proxy, STREAMS * bytes / 1e6, () => throughput(viaProxy, STREAMS, bytes)));
       l.in.push(await latency(inProcess, TXNS));
       l.proxy.push(await latency(viaProxy, TXNS));
     }
@@ -110,6 +129,8 @@ async function main(): Promise<void> {
   const ti = median(t.in), tp = median(t.proxy), li = median(l.in), lp = median(l.proxy);
   console.log(`h1 through ss-proxy (Unix socket) vs in-process, median of ${ROUNDS} rounds`);
   console.log(`  throughput, ${STREAMS} x ${MIB} MiB:  in-process ${ti.toFixed(1)} MB/s   proxy ${tp.toFixed(1)} MB/s   (${(tp / ti).toFixed(2)}x)`);
+  const perMb = (x: { own: number; proxy: number; mb: number }) => `app+server ${(x.own / x.mb).toFixed(2)} ms/MB, proxy process ${(x.proxy / x.mb).toFixed(2)} ms/MB`;
+  console.log(`  CPU per MB downloaded: in-process ${perMb(cpu.in)};  through the proxy ${perMb(cpu.proxy)}`);
   console.log(`  time per 64 B transaction:   in-process ${li.toFixed(0)} µs   proxy ${lp.toFixed(0)} µs   (${(li / lp).toFixed(2)}x)`);
   const line = (name: string, unit: string, ours: number, theirs: number, ratio: number) =>
     console.log(`BENCH ${JSON.stringify({ name, unit, ours: +ours.toFixed(2), peer: "in-process", theirs: +theirs.toFixed(2), ratio: +ratio.toFixed(3) })}`);
