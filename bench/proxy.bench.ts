@@ -12,13 +12,16 @@
 // in-process for throughput, in-process / proxy for time (>= 1: the proxy
 // is as good).
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { NodeHost } from "../hosts/node/host.js";
 import { loadPolicy } from "../hosts/node/sim.js";
 import { SecureStreams } from "../src/ss/context.js";
 import { createH1Binding } from "../src/protocols/h1.js";
+import { createH2Binding } from "../src/protocols/h2.js";
+import { startH2Servers } from "../test-host/support/h2-servers.js";
+import { opensslAvailable, testPki } from "../test-host/support/pki.js";
 import { Ret, State } from "../src/ss/states.js";
 import type { StreamApi, StreamHandlers } from "../src/ss/stream.js";
 import { SspcContext } from "../src/sspc/client.js";
@@ -31,12 +34,12 @@ const TXNS = Number(process.env.PROXY_BENCH_TXNS ?? 500);
 
 type Factory = { create(streamtype: string, handlers: StreamHandlers<StreamApi>): StreamApi };
 
-/** Downloads `n` bytes on each of `streams` streams at once; resolves to MB/s. */
-function throughput(ss: Factory, streams: number, n: number): Promise<number> {
+/** Downloads `n` bytes on each of `streams` streams of `streamtype` at once; resolves to MB/s. */
+function throughput(ss: Factory, streams: number, n: number, streamtype = "get"): Promise<number> {
   const start = performance.now();
   return Promise.all(Array.from({ length: streams }, () => new Promise<number>((resolve, reject) => {
     let got = 0;
-    const s = ss.create("get", {
+    const s = ss.create(streamtype, {
       onState: (state, _a, st) => {
         if (state === State.QOS_ACK_REMOTE) {
           setImmediate(() => st.destroy());
@@ -76,20 +79,48 @@ function latency(ss: Factory, count: number): Promise<number> {
   });
 }
 
+/** CPU time of a process, ms, from /proc (clock ticks of 10 ms): user + system, and system alone. */
+function cpuMsOf(pid: number): { all: number; sys: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+  return { all: (Number(fields[11]) + Number(fields[12])) * 10, sys: Number(fields[12]) * 10 };
+}
+interface Cpu { own: number; ownSys: number; proxy: number; proxySys: number; mb: number }
+
+/** Runs f, adding the CPU ms it took of this process and of the proxy to `into`. */
+async function metered<T>(proxyPid: number, into: Cpu, mb: number, f: () => Promise<T>): Promise<T> {
+  const own = process.cpuUsage(), proxy = cpuMsOf(proxyPid);
+  const r = await f();
+  const used = process.cpuUsage(own), after = cpuMsOf(proxyPid);
+  into.own += (used.user + used.system) / 1000;
+  into.ownSys += used.system / 1000;
+  into.proxy += after.all - proxy.all;
+  into.proxySys += after.sys - proxy.sys;
+  into.mb += mb;
+  return r;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(tmpdir(), "proxy-bench-"));
   const server = await startBodyServer();
   const policyFile = path.join(tmp, "policy.json");
-  writeProxyPolicy(policyFile, server.port);
+  // h2: the cleartext one of the h2 test servers (its TLS ones need the test PKI, made with openssl)
+  const h2 = opensslAvailable() ? await startH2Servers(testPki()) : undefined;
+  if (!h2) console.log("h2 case skipped: openssl is missing");
+  writeProxyPolicy(policyFile, server.port, h2 ? {
+    s: [{ h2get: { endpoint: "127.0.0.1", port: h2.ports.plain, protocol: "h2", http_url: "/bytes/${n}", metadata: [{ n: "" }] } }],
+  } : {});
   const proxy = await startProxyChild(policyFile, ["--unix", path.join(tmp, "proxy.sock")]);
   const host = new NodeHost({ log: () => undefined });
-  const inProcess = new SecureStreams(host, loadPolicy(policyFile, console.error)!, { bindings: [createH1Binding()] });
+  const inProcess = new SecureStreams(host, loadPolicy(policyFile, console.error)!, { bindings: [createH1Binding(), createH2Binding()] });
   const viaProxy = new SspcContext(host, { proxy: proxyAt(proxy.addresses[0]!) });
   const bytes = MIB * 1024 * 1024;
   const t = { in: [] as number[], proxy: [] as number[] };
   const l = { in: [] as number[], proxy: [] as number[] };
+  const h = { in: [] as number[], proxy: [] as number[] };
+  // CPU per MB moved: this process (app, and the body server) and the proxy process
+  const cpu = { in: { own: 0, ownSys: 0, proxy: 0, proxySys: 0, mb: 0 }, proxy: { own: 0, ownSys: 0, proxy: 0, proxySys: 0, mb: 0 } };
   try {
     // warm-up
     await throughput(inProcess, 2, 1 << 20);
@@ -97,24 +128,33 @@ async function main(): Promise<void> {
     await latency(inProcess, 50);
     await latency(viaProxy, 50);
     for (let r = 0; r < ROUNDS; r++) {
-      t.in.push(await throughput(inProcess, STREAMS, bytes));
-      t.proxy.push(await throughput(viaProxy, STREAMS, bytes));
+      t.in.push(await metered(proxy.child.pid!, cpu.in, STREAMS * bytes / 1e6, () => throughput(inProcess, STREAMS, bytes)));
+      t.proxy.push(await metered(proxy.child.pid!, cpu.proxy, STREAMS * bytes / 1e6, () => throughput(viaProxy, STREAMS, bytes)));
+      if (h2) {
+        h.in.push(await throughput(inProcess, STREAMS, 1 << 20, "h2get"));
+        h.proxy.push(await throughput(viaProxy, STREAMS, 1 << 20, "h2get"));
+      }
       l.in.push(await latency(inProcess, TXNS));
       l.proxy.push(await latency(viaProxy, TXNS));
     }
   } finally {
     await proxy.stop();
     await server.close();
+    h2?.close();
     rmSync(tmp, { recursive: true, force: true });
   }
   const ti = median(t.in), tp = median(t.proxy), li = median(l.in), lp = median(l.proxy);
   console.log(`h1 through ss-proxy (Unix socket) vs in-process, median of ${ROUNDS} rounds`);
   console.log(`  throughput, ${STREAMS} x ${MIB} MiB:  in-process ${ti.toFixed(1)} MB/s   proxy ${tp.toFixed(1)} MB/s   (${(tp / ti).toFixed(2)}x)`);
+  const perMb = (x: Cpu) => `app+server ${(x.own / x.mb).toFixed(2)} ms/MB (kernel ${(x.ownSys / x.mb).toFixed(2)}), proxy process ${(x.proxy / x.mb).toFixed(2)} ms/MB (kernel ${(x.proxySys / x.mb).toFixed(2)})`;
+  console.log(`  CPU per MB downloaded: in-process ${perMb(cpu.in)};  through the proxy ${perMb(cpu.proxy)}`);
+  if (h2) console.log(`  h2 throughput, ${STREAMS} x 1 MiB:  in-process ${median(h.in).toFixed(1)} MB/s   proxy ${median(h.proxy).toFixed(1)} MB/s   (${(median(h.proxy) / median(h.in)).toFixed(2)}x)`);
   console.log(`  time per 64 B transaction:   in-process ${li.toFixed(0)} µs   proxy ${lp.toFixed(0)} µs   (${(li / lp).toFixed(2)}x)`);
   const line = (name: string, unit: string, ours: number, theirs: number, ratio: number) =>
     console.log(`BENCH ${JSON.stringify({ name, unit, ours: +ours.toFixed(2), peer: "in-process", theirs: +theirs.toFixed(2), ratio: +ratio.toFixed(3) })}`);
   line(`proxy-h1-throughput-${STREAMS}x${MIB}MiB`, "MB/s", tp, ti, tp / ti);
   line("proxy-h1-txn-64B", "us", lp, li, li / lp);
+  if (h2) line(`proxy-h2-throughput-${STREAMS}x1MiB`, "MB/s", median(h.proxy), median(h.in), median(h.proxy) / median(h.in));
 }
 
 await main();

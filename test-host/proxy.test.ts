@@ -73,8 +73,9 @@ const until = async (f: () => boolean, ms = 20000) => {
 // ---- the scenario suites, unchanged, through the proxy ----
 
 for (const via of ["unix", "tcp"] as const) {
-  test(`the h1 scenario suites pass unchanged with the app on SSPC through ss-proxy (${via})`, async () => {
-    const files = ["h1-testsfail.test.js", "h1-hostile.test.js"].map((f) => path.join(repoRoot, "dist/test-host", f));
+  test(`the h1 and h2 scenario suites pass unchanged with the app on SSPC through ss-proxy (${via})`, async () => {
+    const files = ["h1-testsfail.test.js", "h1-hostile.test.js", "h2-testsfail.test.js", "h2-peers.test.js", "h2-nghttpd.test.js"]
+      .map((f) => path.join(repoRoot, "dist/test-host", f));
     // without NODE_TEST_CONTEXT the child reports as a runner of its own, in TAP on stdout
     const env: NodeJS.ProcessEnv = { ...process.env, SS_VIA_PROXY: via };
     delete env.NODE_TEST_CONTEXT;

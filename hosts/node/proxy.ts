@@ -57,6 +57,8 @@ export interface ProxyOptions {
 export const PROXY_TX_CREDIT = 64 * 1024;
 export const PROXY_HIGH_WATER = 128 * 1024;
 export const PROXY_HANDSHAKE_MS = 3000;
+/** Most spare rx buffers kept (each MAX_FRAME_PAYLOAD bytes). */
+const PROXY_SPARE_BUFFERS = 64;
 
 /** Where to listen. */
 export type ProxyListen =
@@ -82,6 +84,19 @@ export class SsProxy {
   readonly options: ProxyOptions;
   readonly #servers: net.Server[] = [];
   readonly #links = new Set<ProxyLink>();
+  /** Frame-sized rx buffers whose write has finished, for the next frame (no allocation, no GC, per 64 KiB). */
+  readonly #spare: Buffer[] = [];
+
+  /** @internal A buffer of `size` bytes for gathering rx payload: a spare one when it is frame-sized. */
+  takeBuffer(size: number): Uint8Array {
+    if (size === MAX_FRAME_PAYLOAD) return this.#spare.pop() ?? Buffer.allocUnsafeSlow(size);
+    return new Uint8Array(size);
+  }
+
+  /** @internal A buffer from takeBuffer() the socket has written. */
+  giveBack(buffer: Uint8Array): void {
+    if (buffer.length === MAX_FRAME_PAYLOAD && buffer instanceof Buffer && this.#spare.length < PROXY_SPARE_BUFFERS) this.#spare.push(buffer);
+  }
 
   constructor(options: ProxyOptions) {
     this.options = options;
@@ -180,7 +195,7 @@ class ProxyLink implements Host {
   /** Payload bytes the client lets us send. */
   #rxCredit = 0;
   /** Frames (each as its pieces) waiting for credit, or behind one that waits. */
-  readonly #held: { chunks: Uint8Array[]; payload: number; bytes: number }[] = [];
+  readonly #held: { chunks: Uint8Array[]; payload: number; bytes: number; spare?: Uint8Array }[] = [];
   #heldBytes = 0;
   /** Rx payload of one message gathered within a tick (one buffer, or none): sent as one frame, not one per binding read. */
   #rxParts: Uint8Array[] = [];
@@ -197,6 +212,8 @@ class ProxyLink implements Host {
   #txTaken = 0;
   /** The binding asked for payload and got none: requestTx() when some comes. */
   #starved = false;
+  /** ONWARD_CONNECT asked the stream for a message the client has not yet begun to send. */
+  #asked = false;
   #lengthHint: number | undefined;
   /** Metadata values last sent to the client, to send only what changed. */
   readonly #sentMeta = new Map<string, string>();
@@ -232,8 +249,10 @@ class ProxyLink implements Host {
 
   connect(options: ConnectOptions, handlers: HostStreamHandlers): ByteStream {
     const forget = () => this.#onward.delete(stream);
+    // each handler called on `handlers` itself: a binding's handlers may be a class instance (its methods on the prototype)
     const stream: ByteStream & { pause?(): void; resume?(): void } = this.#proxy.host.connect(options, {
-      ...handlers,
+      onData: (bytes) => handlers.onData(bytes),
+      onWritable: () => handlers.onWritable(),
       onConnected: (info) => {
         if (this.#paused) stream.pause?.();
         handlers.onConnected(info);
@@ -294,6 +313,7 @@ class ProxyLink implements Host {
         this.#tx.length = 0;
         this.#txQueued = 0;
         this.#starved = false;
+        this.#asked = true;
         if (this.#lengthHint !== undefined) s.requestTxLength(this.#lengthHint);
         else s.requestTx();
         this.#lengthHint = undefined;
@@ -306,9 +326,16 @@ class ProxyLink implements Host {
         this.#txQueued += m.payload.length;
         // a client that ignores its credit (lws' do) is not read until the queue drains
         if (this.#txQueued > (this.#proxy.options.txCredit ?? PROXY_TX_CREDIT) * 2) this.#socket.pause();
-        if (this.#starved) {
-          this.#starved = false;
-          s.requestTx();
+        {
+          // the client's requestTx() on a live connection (ws, MQTT) arrives as the message itself, as in
+          // lws: one requestTx() per message, except the one ONWARD_CONNECT already asked for
+          const som = (m.flags & RxFlag.SOM) !== 0;
+          const ask = this.#starved || som && !this.#asked;
+          if (som) this.#asked = false;
+          if (ask) {
+            this.#starved = false;
+            s.requestTx();
+          }
         }
         return;
       case "metadata": {
@@ -404,7 +431,7 @@ class ProxyLink implements Host {
     else this.#rxFlags |= flags & (RxFlag.EOM | RxFlag.RELATED_END);
     // copied: a binding's payload is only lent for the call
     // sized for a run of reads like this one, not for the largest frame
-    if (this.#rxParts.length === 0) this.#rxParts.push(new Uint8Array(Math.min(this.#rxMax, Math.max(payload.length * 16, 4096))));
+    if (this.#rxParts.length === 0) this.#rxParts.push(this.#proxy.takeBuffer(Math.min(this.#rxMax, Math.max(payload.length * 16, 4096))));
     this.#rxParts[0]!.set(payload, this.#rxBytes);
     this.#rxBytes += payload.length;
     if (!this.#rxFlushDue) {
@@ -417,12 +444,13 @@ class ProxyLink implements Host {
   #flushRx(): void {
     this.#rxFlushDue = false;
     if (this.#rxParts.length === 0 || this.#closed) return;
-    const gathered = this.#rxParts[0]!.subarray(0, this.#rxBytes);
+    const buffer = this.#rxParts[0]!;
+    const gathered = buffer.subarray(0, this.#rxBytes);
     this.#rxParts = [];
     this.#rxBytes = 0;
     const head = encodeRxHead(gathered.length, this.#rxFlags, Math.round(this.now() * 1000));
     this.#rxFlags = 0;
-    this.#queueChunks([head, gathered], gathered.length);
+    this.#queueChunks([head, gathered], gathered.length, buffer);
   }
 
   #onTx(max: number, flags: number): { payload: Uint8Array; flags: number } | HandlerReturn {
@@ -475,13 +503,14 @@ class ProxyLink implements Host {
     this.#queueChunks([frame], payload);
   }
 
-  #queueChunks(chunks: Uint8Array[], payload: number): void {
+  /** `spare`: the buffer under the last chunk, given back to the proxy once written. */
+  #queueChunks(chunks: Uint8Array[], payload: number, spare?: Uint8Array): void {
     if (this.#held.length === 0 && payload <= this.#rxCredit) {
       this.#rxCredit -= payload;
-      for (const c of chunks) this.#write(c);
+      this.#writeAll(chunks, spare);
     } else {
       const bytes = chunks.reduce((n, c) => n + c.length, 0);
-      this.#held.push({ chunks, payload, bytes });
+      this.#held.push({ chunks, payload, bytes, spare });
       this.#heldBytes += bytes;
     }
     this.#pressure();
@@ -494,12 +523,17 @@ class ProxyLink implements Host {
       this.#rxCredit -= frame.payload;
       this.#held.shift();
       this.#heldBytes -= frame.bytes;
-      for (const c of frame.chunks) this.#write(c);
+      this.#writeAll(frame.chunks, frame.spare);
     }
     this.#relieve();
   }
 
-  #write(frame: Uint8Array): void {
+  #writeAll(chunks: Uint8Array[], spare: Uint8Array | undefined): void {
+    for (let i = 0; i < chunks.length - 1; i++) this.#write(chunks[i]!);
+    this.#write(chunks[chunks.length - 1]!, spare && (() => this.#proxy.giveBack(spare)));
+  }
+
+  #write(frame: Uint8Array, written?: () => void): void {
     if (this.#closed) return;
     // the frames of one tick (an onward read is many of them) leave in one writev
     if (!this.#corked) {
@@ -510,7 +544,7 @@ class ProxyLink implements Host {
         this.#socket.uncork();
       });
     }
-    this.#socket.write(frame);
+    this.#socket.write(frame, written);
   }
 
   /** Stops reading the onward connections while the client is behind. */

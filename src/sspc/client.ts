@@ -13,7 +13,7 @@ import { utf8Decode } from "../util/utf8.js";
 import {
   ClientBoundDecoder, SssError, TIMEOUT_CANCEL, TIMEOUT_POLICY, type ClientBound,
   encodeDestroying, encodeLengthHint, encodeMetadata, encodeOnwardConnect, encodeStreamtype, encodeTimeout, encodeTx,
-  encodeTxCredit,
+  encodeTxCredit, MAX_FRAME_PAYLOAD,
 } from "../wire/sss/index.js";
 
 export interface SspcOptions {
@@ -38,7 +38,12 @@ export const SSPC_BACKOFF_MS: readonly number[] = Object.freeze([100, 250, 500, 
 export const SSPC_RX_CREDIT = 512 * 1024;
 /** Largest rx piece handed to onRx (as the in-process h1 binding's); a larger frame is cut. */
 export const SSPC_RX_PIECE = 4096;
-/** Most payload asked of onTx for one TX_PAYLOAD frame. */
+/**
+ * Most payload asked of onTx when the proxy counts no credit (lws' proxy);
+ * ours grants credit, and onTx is asked for all of it (an app that gives
+ * whole messages, as MQTT apps do in-process, can give one as large as the
+ * credit). What one call gives goes out in frames of at most MAX_FRAME_PAYLOAD.
+ */
 export const SSPC_TX_CHUNK = 16 * 1024;
 
 
@@ -397,6 +402,11 @@ export class SspcStream implements StreamApi {
       case State.CREATING:
       case State.DESTROYING:
         return; // ours are reported here: CREATING at create(), DESTROYING at destroy()
+      case State.POLL:
+        // ONWARD_CONNECT is lws' one way to ask for the onward connection: the proxy's stream
+        // polls for it; an app that only called connect() sees no POLL, as in-process
+        if (!(this.#flags & PENDING)) return;
+        break;
       case State.CONNECTED:
         if (this.#flags & DANGLING) return;
         this.#flags |= DANGLING;
@@ -427,7 +437,7 @@ export class SspcStream implements StreamApi {
         if (credit <= 0) break;
         // an announced length is a limit, as in-process: the proxy's binding would refuse more
         const left = this.#txLength === undefined ? Infinity : this.#txLength - this.#txSent;
-        const max = Math.min(SSPC_TX_CHUNK, credit, left);
+        const max = Math.min(credit === Infinity ? SSPC_TX_CHUNK : credit, left);
         const som = this.#flags & MESSAGE_OPEN ? 0 : RxFlag.SOM;
         if (som) this.#txSent = 0;
         let pulled: { payload: Uint8Array; flags: number } | undefined;
@@ -448,7 +458,15 @@ export class SspcStream implements StreamApi {
           break;
         }
         const eom = (flags & RxFlag.EOM) !== 0;
-        this.#send(encodeTx(payload, (flags | som) & 0xff, 0, Math.round(this.#ctx.host.now() * 1000)));
+        const f = (flags | som) & 0xff;
+        const now = Math.round(this.#ctx.host.now() * 1000);
+        if (payload.length <= MAX_FRAME_PAYLOAD) this.#send(encodeTx(payload, f, 0, now));
+        else {
+          for (let at = 0; at < payload.length; at += MAX_FRAME_PAYLOAD) {
+            const end = Math.min(payload.length, at + MAX_FRAME_PAYLOAD);
+            this.#send(encodeTx(payload.subarray(at, end), (f & ~(RxFlag.SOM | RxFlag.EOM)) | (at === 0 ? f & RxFlag.SOM : 0) | (end === payload.length ? f & RxFlag.EOM : 0), 0, now));
+          }
+        }
         if (this.#txCredit !== undefined) {
           this.#txCredit -= payload.length;
           this.#untaken += payload.length;

@@ -26,7 +26,9 @@ export interface ProxyChild {
 }
 
 export async function startProxyChild(policyFile: string, listen: string[]): Promise<ProxyChild> {
-  const child = spawn(process.execPath, [path.join(repoRoot, "dist/hosts/node/ss-proxy.js"), "--policy", policyFile, ...listen], {
+  // SS_PROXY_NODE_ARGS: node options for the proxy alone (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p" to profile it)
+  const nodeArgs = process.env.SS_PROXY_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, path.join(repoRoot, "dist/hosts/node/ss-proxy.js"), "--policy", policyFile, ...listen], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const stderr: string[] = [];

@@ -11,11 +11,7 @@ import { createH1Binding, type H1Binding } from "../../src/protocols/h1.js";
 import { compilePolicy } from "../../tools/policy/compile.js";
 import type { ProtocolBinding } from "../../src/protocols/binding.js";
 import type { StreamApi } from "../../src/ss/stream.js";
-import { SspcContext } from "../../src/sspc/client.js";
-import { SsProxy } from "../../hosts/node/proxy.js";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { proxyLink, type ProxyLinkRig, type Via } from "./proxy-link.js";
 
 export interface StreamRecord {
   states: string[];
@@ -50,8 +46,10 @@ export interface RunOptions extends ScenarioOptions {
   readonly dnsServers?: readonly string[];
   /** The context's responseTimeoutMs. */
   readonly responseTimeoutMs?: number;
-  /** The protocol bindings (default: h1 only). */
+  /** The protocol bindings (default: h1 only; through a proxy, the proxy's defaults). */
   readonly bindings?: readonly ProtocolBinding[];
+  /** Run the app through an ss-proxy (default: SS_VIA_PROXY); "in-process" overrides the environment. */
+  readonly via?: Via | "in-process";
 }
 
 /** A NodeHost that knows which of its timers are still set. */
@@ -76,7 +74,7 @@ class CountingHost extends NodeHost {
  * the environment) through an ss-proxy started for the run, the app using
  * SSPC: the same scenarios, unchanged, through the proxy.
  */
-export const VIA_PROXY = process.env.SS_VIA_PROXY as "unix" | "tcp" | undefined;
+export const VIA_PROXY = process.env.SS_VIA_PROXY as Via | undefined;
 
 /** Runs the stream until `until` holds; transitions are checked strictly. */
 export async function runStream(policy: Policy, streamtype: string, o: RunOptions): Promise<StreamRecord> {
@@ -85,16 +83,13 @@ export async function runStream(policy: Policy, streamtype: string, o: RunOption
   for (const [k, v] of Object.entries(o.blobs ?? {})) host.blobs.set(k, v);
   const bindings = o.bindings ?? [createH1Binding()];
   let ss: { create(name: string, handlers: ReturnType<typeof scenarioHandlers<StreamApi>>): StreamApi };
-  let proxy: SsProxy | undefined;
+  let proxy: ProxyLinkRig | undefined;
   let client: CountingHost | undefined;
-  if (VIA_PROXY) {
-    proxy = new SsProxy({ policy, host, strict: true, responseTimeoutMs: o.responseTimeoutMs });
-    const where = VIA_PROXY === "unix"
-      ? await proxy.listen({ path: path.join(mkdtempSync(path.join(tmpdir(), "ssp-")), "proxy.sock") })
-      : await proxy.listen({ host: "127.0.0.1", port: 0 });
-    const [h, p] = where.split(":");
+  const via = o.via ?? VIA_PROXY ?? "in-process";
+  if (via !== "in-process") {
     client = new CountingHost({ log: (m) => logs.push(m) });
-    ss = new SspcContext(client, { proxy: VIA_PROXY === "unix" ? { host: "localhost", port: 0, path: where } : { host: h!, port: Number(p) } });
+    proxy = await proxyLink(policy, host, client, via, { bindings: o.bindings, responseTimeoutMs: o.responseTimeoutMs });
+    ss = proxy.ctx;
   } else {
     ss = new SecureStreams(host, policy, { bindings, strict: true, responseTimeoutMs: o.responseTimeoutMs });
   }

@@ -10,7 +10,8 @@ import { RxFlag, Ret, stateName, type HandlerReturn } from "../../src/ss/states.
 import type { Policy } from "../../src/policy/reader.js";
 import type { ProtocolBinding } from "../../src/protocols/binding.js";
 import { ws } from "../../src/protocols/ws.js";
-import type { SecureStream } from "../../src/ss/stream.js";
+import type { SecureStream, StreamApi, StreamHandlers } from "../../src/ss/stream.js";
+import { proxyLink, type ProxyLinkRig, type Via } from "./proxy-link.js";
 
 export interface WsRecord {
   states: string[];
@@ -41,13 +42,32 @@ export interface WsRunOptions {
   readonly responseTimeoutMs?: number;
   /** The host to run on (default: a NodeHost logging into the record). */
   readonly host?: (log: (m: string) => void) => NodeHost;
+  /** Run the app on SSPC through an ss-proxy on a Unix socket or TCP (the proxy has the binding). */
+  readonly via?: Via;
 }
 
-export function runWs(policy: Policy, streamtype: string, o: WsRunOptions): Promise<WsRecord> {
+export async function runWs(policy: Policy, streamtype: string, o: WsRunOptions): Promise<WsRecord> {
   const logs: string[] = [];
   const log = (m: string) => logs.push(m);
   const host = o.host ? o.host(log) : new NodeHost({ log });
-  const ss = new SecureStreams(host, policy, { bindings: [o.binding ?? ws], strict: true, responseTimeoutMs: o.responseTimeoutMs });
+  const bindings = [o.binding ?? ws];
+  let proxy: ProxyLinkRig | undefined;
+  // the handlers see a SecureStream's API either way (SspcStream has it)
+  let ss: { create(name: string, handlers: StreamHandlers<SecureStream>): StreamApi };
+  if (o.via) {
+    proxy = await proxyLink(policy, host, new NodeHost({ log }), o.via, { bindings, responseTimeoutMs: o.responseTimeoutMs });
+    ss = proxy.ctx as unknown as typeof ss;
+  } else {
+    ss = new SecureStreams(host, policy, { bindings, strict: true, responseTimeoutMs: o.responseTimeoutMs });
+  }
+  try {
+    return await runOn(ss, streamtype, o, logs);
+  } finally {
+    await proxy?.close();
+  }
+}
+
+function runOn(ss: { create(name: string, handlers: StreamHandlers<SecureStream>): StreamApi }, streamtype: string, o: WsRunOptions, logs: string[]): Promise<WsRecord> {
   const r: WsRecord = { states: [], messages: [], badMarks: [], rxPieces: 0, largestPiece: 0, logs };
   const toSend = o.messages ?? [];
   let next = 0; // the message being sent

@@ -105,10 +105,9 @@ export function encodeRx(payload: Uint8Array, flags: number, timeUs = 0, ridesha
  */
 export function encodeRxHead(length: number, flags: number, timeUs = 0): Uint8Array {
   if (PAYLOAD_PREFIX + length > MAX_BODY) throw new SssError("too-large", `a payload of ${length} bytes does not fit a frame`);
-  const head = frame(ToClient.RX_PAYLOAD, 0);
   const out = new Uint8Array(FRAME_HEADER + PAYLOAD_PREFIX);
   const view = new DataView(out.buffer);
-  out[0] = head.bytes[0]!;
+  out[0] = ToClient.RX_PAYLOAD;
   view.setUint16(1, PAYLOAD_PREFIX + length);
   view.setUint32(3, u32(flags & ~RIDESHARE_FLAG, "flags"));
   setU64(view, 11, timeUs, "timestamp");
