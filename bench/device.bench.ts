@@ -23,7 +23,7 @@
 //                           publisher, one QoS 1 message to all: high-water / 4  <= 200 slots
 //                           (the connection and the publisher are shared out over the 4)
 //                           (issue 10; needs mosquitto, started here)
-//   device-retained         after the last stream is destroyed           0 slots
+//   device-retained         after the last stream is destroyed and h1's idle pool emptied: 0 slots
 //   device-stack-tls        JS stack high-water of the TLS GET           <= creation.stack
 //                           (XS's instrumented mark: JS frames only, not what native code pushes)
 //   device-heap-top / device-chunk-top: the most in use, all of XS       <= creation heap / chunk
@@ -163,7 +163,8 @@ async function main(): Promise<number> {
       ["after the plain GET's stream is destroyed", `${f("retained-dl_plain").slots}`, `${f("retained-dl_plain").chunks}`],
       ["after the TLS GET's stream is destroyed", `${f("retained-dl_tls").slots}`, `${f("retained-dl_tls").chunks}`],
       ["8 GETs, plain and TLS in turn: growth after each", cycles.join(" "), ""],
-      ["after the last stream is destroyed (budget 0)", `${f("retained").slots}`, `${f("retained").chunks}`],
+      ["after the last stream is destroyed, its connections in h1's idle pool", `${f("pooled").slots}`, `${f("pooled").chunks}`],
+      ["... and once the pool is emptied (budget 0)", `${f("retained").slots}`, `${f("retained").chunks}`],
       ["JS stack high-water, plain / TLS GET (slots)", `${plain.stackPeak} / ${tls.stackPeak}`, ""],
       ["all of XS at the high-water, plain / TLS", `${plain.heapTop.slots} / ${tls.heapTop.slots}`,
         `${plain.heapTop.chunks} / ${tls.heapTop.chunks}`],
