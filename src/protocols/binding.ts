@@ -93,7 +93,7 @@ export interface StreamLink {
   ended(end: ConnectionEnd): void;
   /**
    * An exception escaped the binding's own code (a bug): logged, the
-   * connection is closed and its transaction abandoned, the process goes
+   * connection is closed and its transaction abandoned, the runtime goes
    * on. Bindings catch at every host callback and hand the error here.
    */
   fault(error: unknown): void;

@@ -311,7 +311,7 @@ class H1Connection implements Connection {
     this.#keepAlive = true;
     this.#served = 0;
     // Every callback is guarded: an exception out of a host callback would end
-    // the process (Node) or abort the XS machine (device). A handler's own
+    // the Node program or abort the XS machine (device). A handler's own
     // throw is contained by the stream already; what gets here is a bug of ours.
     this.#stream = this.#link.host.connect(this.#options, {
       onConnected: (info) => {

@@ -564,7 +564,7 @@ class Session {
     const why = `the server sent GOAWAY (${errorCodeName(code)}${debug.length ? `: ${latin1(debug.subarray(0, 80))}` : ""})`;
     this.#phase = "draining";
     this.#forget(this);
-    // what the server did not process goes again, on another connection
+    // what the server did not act on goes again, on another connection
     for (const [id, h] of [...this.#active]) {
       if (id <= this.#goawayLast) continue;
       this.#active.delete(id);

@@ -236,7 +236,7 @@ class Session implements StreamHandlers, MqttDecoderOptions {
   }
 
   // ---- host handlers: each guarded, as an exception out of one would end
-  // the process (Node) or abort the XS machine (device) ----
+  // the Node program or abort the XS machine (device) ----
 
   onConnected(info: { readonly timings: ConnectTimings; readonly peer?: string }): void {
     this.#guard(() => this.#onConnected(info));
@@ -712,7 +712,7 @@ class Session implements StreamHandlers, MqttDecoderOptions {
     this.#binding.ended(this, unacked);
   }
 
-  /** Runs a host callback's work; an exception (a bug) ends the connection, never the process. */
+  /** Runs a host callback's work; an exception (a bug) ends the connection, never the runtime. */
   #guard(f: () => void): void {
     this.#inCallback++;
     try {

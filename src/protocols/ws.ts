@@ -176,7 +176,7 @@ class WsConnection implements Connection {
 
   #connect(): void {
     // Every callback is guarded: an exception out of a host callback would end
-    // the process (Node) or abort the XS machine (device). What gets here is a bug of ours.
+    // the Node program or abort the XS machine (device). What gets here is a bug of ours.
     this.#stream = this.#link.host.connect(this.#options, {
       onConnected: (info) => this.#guard(() => this.#upgrade(info)),
       onData: (bytes) => this.#guard(() => this.#receive(bytes)),

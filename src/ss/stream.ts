@@ -14,7 +14,7 @@ import { SSError } from "./errors.js";
 import { utf8Encode } from "../util/utf8.js";
 
 /**
- * What an app can do with a stream, in-process (SecureStream) or through a
+ * What an app can do with a stream, local (SecureStream) or through a
  * proxy (SspcStream, src/sspc): the same calls, the same handlers.
  */
 export interface StreamApi {
@@ -442,7 +442,7 @@ export class SecureStream implements StreamApi {
   /**
    * Runs a handler, noting that we are inside it (destroy() and what
    * handlers return wait for the outermost one). A handler that throws
-   * ends its own stream, never the process: the error is logged and the
+   * ends its own stream, never the runtime: the error is logged and the
    * stream destroyed.
    */
   #call(f: () => HandlerReturn | void): HandlerReturn {

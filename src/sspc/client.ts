@@ -1,4 +1,4 @@
-// SSPC: Secure Streams through a proxy. The app sees the API of an in-process
+// SSPC: Secure Streams through a proxy. The app sees the API of a local
 // stream (StreamApi, StreamHandlers); each stream is one link to the proxy
 // (lws' model), over which its calls and events travel as serialized Secure
 // Streams frames (src/wire/sss, docs/serialization.md). The proxy holds the
@@ -23,25 +23,25 @@ export interface SspcOptions {
   readonly backoffMs?: readonly number[];
   /** Payload bytes the proxy may send a stream before the stream grants more (lws' initial tx credit). */
   readonly rxCredit?: number;
-  /** Sent in STREAMTYPE for the proxy's logs (lws sends its process id; 0 where there is none). */
+  /** Sent in STREAMTYPE for the proxy's logs (lws sends its pid; 0 where there is none). */
   readonly pid?: number;
   /**
    * Report QOS_ACK_LOCAL when the proxy has taken a whole message (EOM) from
    * the link (its credit for every byte came back), and QOS_NACK_LOCAL when
    * it refuses the streamtype or the link breaks with a message not taken.
-   * Off by default: the states are then exactly the in-process ones.
+   * Off by default: the states are then exactly the local ones.
    */
   readonly localQos?: boolean;
 }
 
 export const SSPC_BACKOFF_MS: readonly number[] = Object.freeze([100, 250, 500, 1000, 2000]);
 export const SSPC_RX_CREDIT = 512 * 1024;
-/** Largest rx piece handed to onRx (as the in-process h1 binding's); a larger frame is cut. */
+/** Largest rx piece handed to onRx (as the local h1 binding's); a larger frame is cut. */
 export const SSPC_RX_PIECE = 4096;
 /**
  * Most payload asked of onTx when the proxy counts no credit (lws' proxy);
  * ours grants credit, and onTx is asked for all of it (an app that gives
- * whole messages, as MQTT apps do in-process, can give one as large as the
+ * whole messages, as MQTT apps do locally, can give one as large as the
  * credit). What one call gives goes out in frames of at most MAX_FRAME_PAYLOAD.
  */
 export const SSPC_TX_CHUNK = 16 * 1024;
@@ -66,7 +66,7 @@ const DISCONNECT_SOON = 256;
 
 type LinkPhase = "down" | "connecting" | "creating" | "created";
 
-/** Streams through one proxy: a factory for SspcStream, as SecureStreams is for in-process ones. */
+/** Streams through one proxy: a factory for SspcStream, as SecureStreams is for local ones. */
 export class SspcContext {
   readonly host: Host;
   readonly options: SspcOptions;
@@ -79,7 +79,7 @@ export class SspcContext {
 
   /**
    * Creates a stream of `streamtype`; CREATING is reported before this
-   * returns, as in-process. The proxy decides whether the streamtype exists:
+   * returns, as for local streams. The proxy decides whether the streamtype exists:
    * if its policy has none, the stream is destroyed (DESTROYING) with a log.
    */
   create(streamtype: string, handlers: StreamHandlers<SspcStream>, user?: unknown): SspcStream {
@@ -383,7 +383,7 @@ export class SspcStream implements StreamApi {
     }
   }
 
-  /** Rx to the app in pieces no larger than in-process ones: SOM (and RELATED_START) on the first, EOM (and RELATED_END) on the last. */
+  /** Rx to the app in pieces no larger than local ones: SOM (and RELATED_START) on the first, EOM (and RELATED_END) on the last. */
   #deliver(payload: Uint8Array, flags: number): void {
     const first = RxFlag.SOM | RxFlag.RELATED_START | RxFlag.POLL;
     const last = RxFlag.EOM | RxFlag.RELATED_END;
@@ -404,7 +404,7 @@ export class SspcStream implements StreamApi {
         return; // ours are reported here: CREATING at create(), DESTROYING at destroy()
       case State.POLL:
         // ONWARD_CONNECT is lws' one way to ask for the onward connection: the proxy's stream
-        // polls for it; an app that only called connect() sees no POLL, as in-process
+        // polls for it; an app that only called connect() sees no POLL, as for local streams
         if (!(this.#flags & PENDING)) return;
         break;
       case State.CONNECTED:
@@ -435,7 +435,7 @@ export class SspcStream implements StreamApi {
       while (this.#phase === "created" && this.#flags & DANGLING && this.#flags & TX_WANTED && this.#writable && !this.destroyed) {
         const credit = this.#txCredit ?? Infinity;
         if (credit <= 0) break;
-        // an announced length is a limit, as in-process: the proxy's binding would refuse more
+        // an announced length is a limit, as for local streams: the proxy's binding would refuse more
         const left = this.#txLength === undefined ? Infinity : this.#txLength - this.#txSent;
         const max = Math.min(credit === Infinity ? SSPC_TX_CHUNK : credit, left);
         const som = this.#flags & MESSAGE_OPEN ? 0 : RxFlag.SOM;
@@ -493,7 +493,7 @@ export class SspcStream implements StreamApi {
     }
   }
 
-  /** The app's onTx broke the transaction (as in-process: DISCONNECTED, then ALL_RETRIES_FAILED). */
+  /** The app's onTx broke the transaction (as for local streams: DISCONNECTED, then ALL_RETRIES_FAILED). */
   #abandon(why: string): void {
     this.#ctx.host.log(`${this.streamtype}: ${why}: the transaction is abandoned`);
     const up = (this.#flags & DANGLING) !== 0;
@@ -517,7 +517,7 @@ export class SspcStream implements StreamApi {
     return this.#call(() => this.#handlers.onState?.(state, ack, this));
   }
 
-  /** Runs a handler; one that throws ends its own stream (logged), as in-process. */
+  /** Runs a handler; one that throws ends its own stream (logged), as for local streams. */
   #call(f: () => HandlerReturn | void): HandlerReturn {
     this.#depth++;
     try {

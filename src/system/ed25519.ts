@@ -67,7 +67,7 @@ function number(bytes: Uint8Array): bigint {
 /** A point from its 32-byte encoding, or undefined when it is not one. */
 function decode(bytes: Uint8Array): Point | undefined {
   const sign = bytes[31]! >> 7;
-  const copy = Uint8Array.from(bytes); // not slice(): a Node Buffer's slice is a view, and this writes
+  const copy = Uint8Array.from(bytes); // not slice(): on some Uint8Array subclasses it gives a view, and this writes
   copy[31]! &= 0x7f;
   const y = number(copy);
   if (y >= P) return undefined;

@@ -1,5 +1,5 @@
 // SHA-1 (FIPS 180-4) without platform helpers: the WebSocket handshake needs
-// it (Sec-WebSocket-Accept), and src/ may use neither node:crypto nor XS
+// it (Sec-WebSocket-Accept), and src/ may use neither Node's crypto module nor XS
 // modules. Not for security: SHA-1 is broken for collisions, and RFC 6455
 // uses it only to show that the server understood the handshake.
 
