@@ -172,7 +172,11 @@ class MqttBinding implements ProtocolBinding {
 /** Streams that may share a connection: same broker, same transport security. */
 function brokerKey(link: StreamLink, c: ConnectOptions): string {
   const p = link.policy;
-  return `${c.tls ? "tls" : "tcp"}|${c.host}|${c.port}|${p.trustStore?.name ?? ""}|${p.number("client_cert") ?? ""}`;
+  const s = c.via?.socks5;
+  // a connection through another route (a local socket, a SOCKS5 proxy or its credentials) is another connection
+  return `${c.tls ? "tls" : "tcp"}|${c.host}|${c.port}|${p.trustStore?.name ?? ""}|${p.number("client_cert") ?? ""}` +
+    (c.path !== undefined ? `|path:${c.path}` : "") +
+    (s ? `|socks5:${s.username ?? ""}:${s.password ?? ""}@${s.host}:${s.port}` : "");
 }
 
 type Phase = "connecting" | "connack" | "up" | "closed";
