@@ -17,9 +17,12 @@ import type { StreamType } from "../policy/reader.js";
 import { State, RxFlag } from "../ss/states.js";
 import { Http1ResponseParser, Http1Error, encodeRequestHead, encodeChunkHeader, CHUNK_END, LAST_CHUNK, type Http1Head } from "../wire/http1/index.js";
 import {
-  BODY_METHODS, IDEMPOTENT, planOf, requestPath, requestHeaders, requestBody, retryAfterMs, statusResult, shown, sameOriginTarget,
+  BODY_METHODS, IDEMPOTENT, hostHeader, planOf, requestPath, requestHeaders, requestBody, retryAfterMs, statusResult, shown, sameOriginTarget,
   type Plan, type BodyWriter,
 } from "./http-common.js";
+import { sameOptions } from "./same-options.js";
+
+export { sameOptions };
 
 /** The policy's request plan, and h1's request of a fixed plan once made (for the Host it was made for). */
 type H1Plan = Plan & { made?: { readonly host: string; readonly path: string; readonly request: Request } };
@@ -474,12 +477,7 @@ class H1Connection implements Connection {
 
   /** The Host header of every request on this connection (its options never change), made once. */
   #hostHeader(): string {
-    if (this.#host === undefined) {
-      const { host, port, tls } = this.#options;
-      const name = host.includes(":") ? `[${host}]` : host; // an IPv6 literal
-      this.#host = port === (tls ? 443 : 80) ? name : `${name}:${port}`;
-    }
-    return this.#host;
+    return (this.#host ??= hostHeader(this.#options));
   }
 
   /** Pulls body payload from the app while the host takes it. */
@@ -753,35 +751,4 @@ class H1Connection implements Connection {
     this.#shut();
     this.#link.fault(error);
   }
-}
-
-/**
- * Whether two sets of connect options are the same trust context: every
- * field, at any depth (endpoint, port, TLS, each CA, client certificate and
- * key bytes, ALPN, and whatever field the contract gains, such as a proxy),
- * so that a new field is part of the comparison without anyone adding it.
- * Bytes compare by content; an object that is not plain data compares by
- * identity. Absent and undefined are the same.
- */
-export function sameOptions(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (a instanceof Uint8Array || b instanceof Uint8Array) {
-    if (!(a instanceof Uint8Array && b instanceof Uint8Array) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
-  }
-  const array = Array.isArray(a);
-  if (array !== Array.isArray(b)) return false;
-  if (!array && (Object.getPrototypeOf(a) !== Object.prototype || Object.getPrototypeOf(b) !== Object.prototype)) return false;
-  const x = a as Record<string, unknown>;
-  const y = b as Record<string, unknown>;
-  let fields = 0;
-  for (const k in x) {
-    if (x[k] === undefined) continue;
-    fields++;
-    if (!sameOptions(x[k], y[k])) return false;
-  }
-  for (const k in y) if (y[k] !== undefined) fields--;
-  return fields === 0;
 }

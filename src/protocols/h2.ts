@@ -17,9 +17,11 @@ import {
   HpackDecoder, HpackEncoder, type Frame, type Header,
 } from "../wire/h2/index.js";
 import {
-  BODY_METHODS, IDEMPOTENT, planOf, requestPath, requestHeaders, requestBody, retryAfterMs, statusResult, shown, sameOriginTarget,
+  BODY_METHODS, IDEMPOTENT, planOf, requestPath, requestHeaders, requestBody, retryAfterMs, statusResult, shown, sameOriginTarget, hostHeader,
   type Plan, type BodyWriter,
 } from "./http-common.js";
+import { sameOptions } from "./same-options.js";
+import { latin1String } from "../util/bytes.js";
 import { utf8Encode } from "../util/utf8.js";
 
 /** Largest payload handed to onRx at once. */
@@ -561,7 +563,7 @@ class Session {
   #goaway(f: Frame): void {
     const { lastStreamId, code, debug } = readGoaway(f);
     this.#goawayLast = Math.min(this.#goawayLast, lastStreamId);
-    const why = `the server sent GOAWAY (${errorCodeName(code)}${debug.length ? `: ${latin1(debug.subarray(0, 80))}` : ""})`;
+    const why = `the server sent GOAWAY (${errorCodeName(code)}${debug.length ? `: ${latin1String(debug.subarray(0, 80))}` : ""})`;
     this.#phase = "draining";
     this.#forget(this);
     // what the server did not act on goes again, on another connection
@@ -826,9 +828,8 @@ class H2Handle implements Connection {
     let body: BodyWriter | undefined;
     let contentLength: number | undefined;
     if (!hop && (BODY_METHODS.includes(method) || link.txLength !== undefined)) ({ body, contentLength } = requestBody(link, plan, headers));
-    const { host, port, tls } = this.#options;
-    const name = host.includes(":") ? `[${host}]` : host;
-    const authority = port === (tls ? 443 : 80) ? name : `${name}:${port}`;
+    const tls = this.#options.tls;
+    const authority = hostHeader(this.#options);
     // the same checks as an http/1.1 head: no CR, LF or NUL from metadata, tokens where tokens go
     try {
       encodeRequestHead({ method, path: target.path, host: authority, headers, contentLength });
@@ -1136,26 +1137,3 @@ const EMPTY = new Uint8Array(0);
 /** Queued bytes that are sent at once, whatever the turn still writes. */
 const FLUSH_AT = 32768;
 
-/** Every field the same: only then may two streams share a connection (same peer, same trust, same credentials). */
-function sameOptions(a: ConnectOptions, b: ConnectOptions): boolean {
-  if (a.host !== b.host || a.port !== b.port || a.timeoutMs !== b.timeoutMs || !a.tls !== !b.tls) return false;
-  if (!a.tls || !b.tls) return true;
-  const x = a.tls;
-  const y = b.tls;
-  if (x.serverName !== y.serverName || x.ca.length !== y.ca.length) return false;
-  for (let i = 0; i < x.ca.length; i++) if (!sameBytes(x.ca[i], y.ca[i])) return false;
-  return sameBytes(x.clientCert, y.clientCert) && sameBytes(x.clientKey, y.clientKey) && (x.alpn ?? []).join() === (y.alpn ?? []).join();
-}
-
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  if (a === b) return true;
-  if (!a || !b || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function latin1(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += String.fromCharCode(b);
-  return out;
-}

@@ -1,4 +1,4 @@
-// What the http bindings (h1 and h2) share: the request a policy describes
+// What the http bindings (h1, h2, and ws for its upgrade) share: the request a policy describes
 // (method, URL with ${metadata}, headers from metadata and blobs, multipart
 // and form-urlencoded bodies from onTx) and the reading of a few response
 // headers. Nothing here knows how the request goes on the wire.
@@ -7,6 +7,7 @@ import { BLOB, type ConnectOptions } from "../host.js";
 import type { StreamLink } from "./binding.js";
 import type { StreamType } from "../policy/reader.js";
 import { utf8Encode } from "../util/utf8.js";
+import { latin1String, hexString } from "../util/bytes.js";
 import { State } from "../ss/states.js";
 
 /** Methods that carry a body without requestTxLength(). */
@@ -27,7 +28,7 @@ export interface Plan {
   readonly multipart: MultipartSpec | undefined;
   readonly formUrlencoded: boolean;
   readonly noContentLength: boolean;
-  readonly blobHeaders: readonly { header: string; blob: string; prefix: string; hex: boolean }[];
+  readonly blobHeaders: readonly BlobHeader[];
   readonly expect: number | undefined;
   readonly respMap: readonly [number, number][];
   readonly allowRedirects: boolean;
@@ -40,11 +41,11 @@ export interface Plan {
   readonly replayable: boolean;
 }
 
-export function planOf(p: StreamType): Plan {
-  const name = p.string("http_multipart_name");
-  const filename = p.string("http_multipart_filename");
-  const type = p.string("http_mime_content_type");
-  const blobHeaders: { header: string; blob: string; prefix: string; hex: boolean }[] = [];
+export type BlobHeader = { readonly header: string; readonly blob: string; readonly prefix: string; readonly hex: boolean };
+
+/** lws' headers whose values come from blobs (auth token, serial, firmware version, device type), as the policy names them. */
+export function blobHeadersOf(p: StreamType): BlobHeader[] {
+  const blobHeaders: BlobHeader[] = [];
   const blobHeader = (key: string, blob: string, prefix = "", hex = false) => {
     const header = p.string(key);
     if (header) blobHeaders.push({ header: header.replace(/:$/, ""), blob, prefix, hex });
@@ -54,6 +55,14 @@ export function planOf(p: StreamType): Plan {
   blobHeader("http_dsn_header", BLOB.deviceSerial);
   blobHeader("http_fwv_header", BLOB.firmwareVersion);
   blobHeader("http_devtype_header", BLOB.deviceType);
+  return blobHeaders;
+}
+
+export function planOf(p: StreamType): Plan {
+  const name = p.string("http_multipart_name");
+  const filename = p.string("http_multipart_filename");
+  const type = p.string("http_mime_content_type");
+  const blobHeaders = blobHeadersOf(p);
   const method = p.string("http_method") ?? "GET";
   const url = p.string("http_url") ?? "";
   const headerMetadata = p.pairs("metadata").some(([, header]) => !!header);
@@ -75,7 +84,7 @@ export function planOf(p: StreamType): Plan {
 }
 
 /** The request path for a new transaction ("/" + the expanded http_url), or why it is refused. */
-export function requestPath(link: StreamLink, plan: Plan): { path: string } | { refuse: string } {
+export function requestPath(link: StreamLink, plan: Pick<Plan, "url">): { path: string } | { refuse: string } {
   // setMetadata() refuses what encodeURIComponent cannot encode
   const url = link.expand(plan.url, encodeURIComponent);
   const path = url.startsWith("/") ? url : `/${url}`;
@@ -85,7 +94,7 @@ export function requestPath(link: StreamLink, plan: Plan): { path: string } | { 
 }
 
 /** The headers from metadata and from blobs, or why the request is refused. */
-export function requestHeaders(link: StreamLink, plan: Plan): [string, string][] | { refuse: string } {
+export function requestHeaders(link: StreamLink, plan: Pick<Plan, "headerMetadata" | "blobHeaders">): [string, string][] | { refuse: string } {
   const headers: [string, string][] = plan.headerMetadata ? link.headerMetadata() : [];
   const blobs = link.host.blobs;
   for (const { header, blob, prefix, hex } of plan.blobHeaders) {
@@ -95,7 +104,7 @@ export function requestHeaders(link: StreamLink, plan: Plan): [string, string][]
     if (!hex && (value.includes(10) || value.includes(13))) {
       return { refuse: `blob "${blob}" holds a line break (as \`echo\` writes one at the end); store it without` };
     }
-    headers.push([header, prefix + (hex ? toHex(value) : latin1(value))]);
+    headers.push([header, prefix + (hex ? hexString(value) : latin1String(value))]);
   }
   return headers;
 }
@@ -178,18 +187,6 @@ function quoted(s: string): string {
   return s.replace(/["\\]/g, "\\$&");
 }
 
-function toHex(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
-  return out;
-}
-
-function latin1(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += String.fromCharCode(b);
-  return out;
-}
-
 /**
  * The path (and query) `location` names on the origin we are connected to,
  * or why it is not followed. The authority is read as RFC 3986 has it
@@ -219,4 +216,10 @@ export function sameOriginTarget(location: string, options: ConnectOptions): str
   if (hash >= 0) path = path.slice(0, hash);
   if (/[^\x21-\x7e]/.test(path)) return { why: "characters a request target cannot hold" };
   return path;
+}
+
+/** The Host header (h1) or :authority (h2) for a connection: the port only when it is not the scheme's, an IPv6 literal in brackets. */
+export function hostHeader({ host, port, tls }: ConnectOptions): string {
+  const name = host.includes(":") ? `[${host}]` : host;
+  return port === (tls ? 443 : 80) ? name : `${name}:${port}`;
 }

@@ -10,7 +10,6 @@
 // reason in the log. See docs/ws.md.
 
 import type { ByteStream, ConnectOptions, HostError } from "../host.js";
-import { BLOB } from "../host.js";
 import type { ProtocolBinding, StreamLink, Connection } from "./binding.js";
 import { RxFlag } from "../ss/states.js";
 import { Http1ResponseParser, Http1Error } from "../wire/http1/index.js";
@@ -18,6 +17,7 @@ import {
   WsDecoder, WsError, Opcode, CloseCode, encodeFrame, encodeFrameInto, frameLength, closePayload, makeKey, encodeUpgradeRequest, checkUpgradeResponse,
 } from "../wire/ws/index.js";
 import { utf8Encode } from "../util/utf8.js";
+import { blobHeadersOf, requestPath, requestHeaders, hostHeader } from "./http-common.js";
 
 export interface WsBindingOptions {
   /** Largest message accepted from the server, all its frames together; a larger one closes with 1009. */
@@ -136,30 +136,18 @@ class WsConnection implements Connection {
 
   #upgradeRequest(): Uint8Array | undefined {
     const link = this.#link;
-    // setMetadata() refuses what encodeURIComponent cannot encode
-    const url = link.expand(link.policy.string("http_url") ?? "", encodeURIComponent);
-    const path = url.startsWith("/") ? url : `/${url}`;
-    const query = path.search(/[?#]/);
-    if ((query < 0 ? path : path.slice(0, query)).split("/").some((seg) => /^(?:\.|%2e){1,2}$/i.test(seg))) {
-      return this.#refuse(`the URL ${JSON.stringify(path)} has a "." or ".." path segment: metadata may not climb the path`);
-    }
-    const headers = link.headerMetadata();
     const p = link.policy;
-    const blobs = link.host.blobs;
-    // lws' blob headers, as h1 sends them; the auth value stays out of every message
-    for (const [key, blob, prefix] of [["http_auth_header", BLOB.auth, p.string("http_auth_preamble") ?? ""], ["http_dsn_header", BLOB.deviceSerial, ""],
-      ["http_fwv_header", BLOB.firmwareVersion, ""], ["http_devtype_header", BLOB.deviceType, ""]] as const) {
-      const header = p.string(key);
-      const value = header ? blobs.get(blob) : undefined;
-      if (!header || !value) continue;
-      if (!(key === "http_auth_header" && p.flag("auth_hexify")) && (value.includes(10) || value.includes(13))) return this.#refuse(`blob "${blob}" holds a line break; store it without`);
-      const hex = key === "http_auth_header" && p.flag("auth_hexify");
-      headers.push([header.replace(/:$/, ""), prefix + (hex ? toHex(value) : latin1(value))]);
-    }
+    // the path and headers as h1 makes them (the upgrade is an http/1.1 GET)
+    const plan = { url: p.string("http_url") ?? "", headerMetadata: true, blobHeaders: blobHeadersOf(p) };
+    const target = requestPath(link, plan);
+    if ("refuse" in target) return this.#refuse(target.refuse);
+    const path = target.path;
+    const headers = requestHeaders(link, plan);
+    if (!Array.isArray(headers)) return this.#refuse(headers.refuse);
     this.#key = makeKey(() => link.host.random());
     let head: Uint8Array;
     try {
-      head = encodeUpgradeRequest({ path, host: this.#hostHeader(), key: this.#key, protocols: this.#protocols, headers });
+      head = encodeUpgradeRequest({ path, host: hostHeader(this.#options), key: this.#key, protocols: this.#protocols, headers });
     } catch (e) {
       if (!(e instanceof Http1Error)) throw e;
       return this.#refuse(`upgrade request refused: ${e.message}`);
@@ -168,11 +156,6 @@ class WsConnection implements Connection {
     return head;
   }
 
-  #hostHeader(): string {
-    const { host, port, tls } = this.#options;
-    const name = host.includes(":") ? `[${host}]` : host;
-    return port === (tls ? 443 : 80) ? name : `${name}:${port}`;
-  }
 
   #connect(): void {
     // Every callback is guarded: an exception out of a host callback would end
@@ -469,14 +452,3 @@ class WsConnection implements Connection {
 /** The ws binding with the default limits. */
 export const ws: ProtocolBinding = createWsBinding();
 
-function latin1(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += String.fromCharCode(b);
-  return out;
-}
-
-function toHex(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
-  return out;
-}
