@@ -17,6 +17,8 @@ import { SsProxy } from "../hosts/node/proxy.js";
 import { loadPolicy } from "../hosts/node/sim.js";
 import { SecureStreams } from "../src/ss/context.js";
 import { createH1Binding } from "../src/protocols/h1.js";
+import { createH2Binding } from "../src/protocols/h2.js";
+import { startH2Servers } from "./support/h2-servers.js";
 import { Ret, State, stateName } from "../src/ss/states.js";
 import { base64Encode } from "../src/util/base64.js";
 import { parseSocks5Proxy, Socks5Error, Socks5Handshake } from "../src/wire/socks5/index.js";
@@ -251,4 +253,42 @@ test("ss-sim: the socks_proxy environment variable sends the stream through SOCK
   const bad = await sim(`carol:nope@127.0.0.1:${port}`);
   assert.equal(bad.code, 1, bad.out);
   assert.match(bad.out, /AUTH_FAILED/);
+});
+
+test("h2: a stream through the streamtype's via-socks5 never shares a connection with a direct one to the same server", async (t) => {
+  if (!requirePeer("microsocks", haveMicrosocks, t) || !requirePeer("openssl", opensslAvailable(), t)) return;
+  const pki = testPki();
+  const servers = await startH2Servers(pki);
+  try {
+    const port = await microsocks();
+    const st = (extra: object) => ({
+      endpoint: "127.0.0.1", port: servers.ports.tls, protocol: "h2", http_method: "GET", http_url: "/status/200",
+      tls: true, tls_trust_store: "test", retry: "default", ...extra,
+    });
+    const file = path.join(tmp, "h2-via.json");
+    writeFileSync(file, JSON.stringify({
+      retry: [{ default: { backoff: [50, 100], conceal: 2, jitterpc: 10 } }],
+      certs: [{ test_ca: base64Encode(pki.ca.certDer) }],
+      trust_stores: [{ name: "test", stack: ["test_ca"] }],
+      s: [{ direct: st({}) }, { proxied: st({ "via-socks5": `127.0.0.1:${port}` }) }],
+    }));
+    const ss = new SecureStreams(new NodeHost({ log: () => undefined }), loadPolicy(file, (l) => { throw new Error(l); })!, { bindings: [createH2Binding()] });
+    // both at once: a second stream to the same origin would join the first one's connection if it could
+    const results = await Promise.all(["direct", "proxied"].map((name) => new Promise<string[]>((resolve) => {
+      const states: string[] = [];
+      const s = ss.create(name, {
+        onState: (state) => {
+          states.push(stateName(state));
+          if ([State.QOS_ACK_REMOTE, State.QOS_NACK_REMOTE, State.ALL_RETRIES_FAILED].includes(state as never)) resolve(states);
+          return Ret.OK;
+        },
+      });
+      s.requestTx();
+    })));
+    for (const states of results) assert.equal(states.at(-1), "QOS_ACK_REMOTE", states.join(" "));
+    assert.equal(servers.sessions(), 2, "one connection each");
+    ss.destroyAll();
+  } finally {
+    servers.close();
+  }
 });
