@@ -257,7 +257,7 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   for (const c of CASES) {
     const r = results[c.name]!;
-    if (!r.ours!.length || !r["node:http2"]!.length) continue;
+    if (!r.ours?.length || !r["node:http2"]?.length) continue; // a client left out by H2_BENCH_CLIENTS
     const ours = median(r.ours!);
     const theirs = median(r["node:http2"]!);
     console.log(`${c.name.padEnd(12)} ${c.unit.padEnd(6)} ${fmt(ours).padStart(9)} ${fmt(theirs).padStart(10)}  ${`${(ours / theirs).toFixed(2)}x`.padStart(6)}   ${fmt(Math.min(...r.ours!))}..${fmt(Math.max(...r.ours!))}`);
