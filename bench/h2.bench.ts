@@ -142,9 +142,12 @@ function oursClient(port: number, plainPort: number): Run {
   }));
   if (!compiled.binary) throw new Error(`bench policy does not compile: ${JSON.stringify(compiled.diagnostics)}`);
   const policy = Policy.open(compiled.binary);
+  // One host for every run, as an app has: it has read the server's first
+  // flight once (hosts/node/tls.ts). No session resumption: the node client
+  // makes a full handshake each time too.
+  const host = new NodeHost({ log: (m) => process.stderr.write(`[ours] ${m}\n`), tlsResumption: false });
   return (path, length, n, loops, plain) => new Promise((resolve, reject) => {
     // a context per run: a fresh connection, as the node client gets
-    const host = new NodeHost({ log: (m) => process.stderr.write(`[ours] ${m}\n`) });
     const ss = new SecureStreams(host, policy, { bindings: [createH2Binding()] });
     const streams: ReturnType<typeof ss.create>[] = [];
     const pace = pacer(path, length, n, loops, resolve, () => setImmediate(() => streams.forEach((s) => s.destroy())));

@@ -457,6 +457,78 @@ test("TLS: the first-flight reader leaves the data path after ServerHelloDone (1
   assert.ok(own.flightWork.copied <= own.flightWork.scanned);
 });
 
+// Reading the first flight takes a relay under Node's TLS, which costs CPU
+// on every byte: a server whose flight the device's rules accepted is not
+// read again under the same trust context.
+test("TLS: a server whose first flight was accepted is not read again; its next connection runs TLS on the TCP socket", limit, async (t) => {
+  const pki = pkiOrSkip(t);
+  if (!pki) return;
+  const port = await listen(t, tlsServer(pki));
+  const own = new NodeHost({ log: () => {}, tlsResumption: false });
+  const chatWith = async (): Promise<string> => {
+    const r = new Recorder(chat);
+    r.stream = own.connect({ host: "127.0.0.1", port, tls: tlsTo(pki) }, r);
+    await r.done;
+    r.assertLegal();
+    return r.text;
+  };
+  assert.equal(await chatWith(), "hellobye");
+  const read = own.flightWork.scanned;
+  assert.ok(read > 0);
+  assert.equal(await chatWith(), "hellobye");
+  assert.equal(own.flightWork.scanned, read, "the second connection read no first flight");
+  // another trust context (here: other ALPN) is another server to read
+  const r = new Recorder(chat);
+  r.stream = own.connect({ host: "127.0.0.1", port, tls: tlsTo(pki, { alpn: ["http/1.1"] }) }, r);
+  await r.done;
+  assert.ok(own.flightWork.scanned > read);
+});
+
+// Node's verified chain is compared with the one it verified when the flight
+// was read: another chain means the connection is made again, reading the
+// flight, and the stream sees one connection (or one refusal) only.
+test("TLS: a known server that shows another chain is read again: the device's rules refuse a leaf sent alone", limit, async (t) => {
+  const pki = pkiOrSkip(t);
+  if (!pki) return;
+  const own = new NodeHost({ log: () => {}, tlsResumption: false });
+  const port = await freePort();
+  const serve = async (cert: string): Promise<() => Promise<void>> => {
+    const server = tlsServer(pki, { cert });
+    const sockets = new Set<net.Socket>();
+    server.on("connection", (s: net.Socket) => (sockets.add(s), s.on("error", () => {})));
+    server.on("tlsClientError", () => {});
+    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    return () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+  };
+  const attempt = async (): Promise<Recorder> => {
+    const r = new Recorder(chat);
+    r.stream = own.connect({ host: "127.0.0.1", port, tls: tlsTo(pki) }, r);
+    await r.done;
+    r.assertLegal();
+    return r;
+  };
+  let stop = await serve(pki.server.chainPem);
+  t.after(() => stop());
+  assert.equal((await attempt()).text, "hellobye");
+  await stop();
+  // the same leaf, sent alone: Node completes it from the trust store, the device cannot
+  stop = await serve(pki.server.certPem);
+  const refused = (await attempt()).events.at(-1)!;
+  assert.equal(refused.type, "error");
+  assert.equal(refused.type === "error" && refused.error.kind, "tls-untrusted");
+  assert.match(refused.type === "error" ? refused.error.message : "", /its leaf alone/);
+  await stop();
+  stop = await serve(pki.server.chainPem);
+  assert.equal((await attempt()).text, "hellobye");
+  // read again and accepted: known once more
+  const read = own.flightWork.scanned;
+  assert.equal((await attempt()).text, "hellobye");
+  assert.equal(own.flightWork.scanned, read);
+});
+
 test("tls-hostname: the certificate names another host", limit, async (t) => {
   const pki = pkiOrSkip(t);
   if (!pki) return;

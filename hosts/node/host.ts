@@ -31,9 +31,9 @@ import type {
 import { BLOB_LIMITS, FileBlobStore, MemoryBlobStore } from "./blobs.js";
 import { SplitBlobStore } from "../../src/system/split-blobs.js";
 import { classifySocketError } from "./errors.js";
-import { deviceRefusal, HandshakeProbe, HostFailure, tlsConnectOptions } from "./tls.js";
+import { deviceRefusal, HandshakeProbe, HostFailure, peerChainDigest, tlsConnectOptions } from "./tls.js";
 import { TlsSessionCache, trustContextKey } from "./sessions.js";
-import { TlsContextCache } from "./tls-contexts.js";
+import { TlsContextCache, type KnownServer } from "./tls-contexts.js";
 import { parseSocks5Proxy, Socks5Error, Socks5Handshake } from "../../src/wire/socks5/index.js";
 
 export interface NodeHostOptions {
@@ -165,6 +165,17 @@ class LongTimer {
 type Phase = "dns" | "tcp" | "tls" | "open" | "ended";
 /** How long a closed connection waits for the peer to close its side before it is destroyed. */
 const CLOSE_LINGER_MS = 2000;
+/**
+ * How far a known server's first flight may differ in size: an ECDSA
+ * signature (DER) varies by a byte or two from one handshake to the next.
+ * A certificate more or less, or a message split in two records (5 bytes
+ * of record header), is more.
+ */
+const FLIGHT_SLACK = 2;
+
+function sameFlight(known: KnownServer, peerChain: string, flightBytes: number): boolean {
+  return peerChain === known.peerChain && flightBytes >= 0 && Math.abs(flightBytes - known.flightBytes) <= FLIGHT_SLACK;
+}
 
 /**
  * Connects (DNS, TCP, TLS), then relays events. Callbacks follow the
@@ -184,6 +195,10 @@ class NodeStream implements ByteStream {
   #socket: net.Socket | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #probe: HandshakeProbe | undefined;
+  /** The server as known from an earlier first flight, when this connection does not read its own. */
+  #known: KnownServer | undefined;
+  /** Counts the connections made for this stream (a second when a known server showed another chain): events of an earlier one are ignored. */
+  #attempt = 0;
   /** The SOCKS5 proxy on the way, if any (never for a local socket). */
   readonly #via: ConnectVia | undefined;
 
@@ -337,19 +352,41 @@ class NodeStream implements ByteStream {
     tcp.write(handshake.hello());
   }
 
+  /**
+   * TLS, then the device's rules on what the server sent. Reading the
+   * server's first flight takes a relay under Node's TLS (HandshakeProbe)
+   * that costs CPU on every byte of the connection. So a server whose flight
+   * was read and accepted before under this trust context is not read again:
+   * TLS runs on the TCP socket itself, and the flight must be the one read
+   * then, as far as Node lets us see it: the chain Node verified, and the
+   * flight's size. If it is not, this connection is dropped and made again
+   * with the relay, unseen by the stream. The same certificates sent in
+   * another order are not noticed: that is the one way this is kinder than
+   * the device, and only to a server that changes its order between
+   * connections.
+   */
   #handshake(tcp: net.Socket, options: tls.ConnectionOptions, timings: { dnsMs: number; tcpMs: number }): void {
     this.#phase = "tls";
     const start = performance.now();
-    const probe = (this.#probe = new HandshakeProbe(tcp, this.#host.flightWork));
+    const contexts = this.#host.tlsContexts;
     const sessions = this.#host.sessions;
     const key = this.#key;
+    const known = this.#attempt === 0 ? contexts.known(key) : undefined;
+    this.#known = known;
+    const probe = (this.#probe = known === undefined ? new HandshakeProbe(tcp, this.#host.flightWork) : undefined);
     let socket: tls.TLSSocket;
     try {
-      socket = tls.connect({ ...options, socket: probe, session: sessions?.get(key) });
+      socket = tls.connect({ ...options, socket: probe ?? tcp, session: sessions?.get(key) });
     } catch (error) {
       return this.#fail("tls", `${this.#where}: ${(error as Error).message}`);
     }
     this.#watch(socket);
+    // TLS 1.2: the key is made once the first flight is read, and the server
+    // sends nothing more until it has our answer, so the TCP bytes read by
+    // then are that flight's (after a SOCKS5 reply, hence the difference).
+    const before = tcp.bytesRead;
+    let flightBytes = -1;
+    socket.once("keylog", () => (flightBytes = tcp.bytesRead - before));
     // A session is kept only from a connection that passed every check below.
     let checked = false;
     let offered: Buffer | undefined;
@@ -368,10 +405,16 @@ class NodeStream implements ByteStream {
       // only what the server sent, by its own rules. A resumed session sends
       // no chain: it was checked when the session was made, under this same
       // trust context (the cache's key).
-      const refusal = socket.isSessionReused() ? undefined : this.#deviceRefusal(probe);
-      if (refusal !== undefined) {
-        sessions?.forget(key);
-        return this.#fail(refusal.kind, `${this.#where}: ${refusal.message}`);
+      if (!socket.isSessionReused()) {
+        if (probe === undefined) {
+          if (!sameFlight(known!, peerChainDigest(socket), flightBytes)) return this.#again(socket);
+        } else {
+          const refusal = this.#deviceRefusal(probe, socket, flightBytes);
+          if (refusal !== undefined) {
+            sessions?.forget(key);
+            return this.#fail(refusal.kind, `${this.#where}: ${refusal.message}`);
+          }
+        }
       }
       checked = true;
       if (offered !== undefined) sessions?.keep(key, offered);
@@ -379,24 +422,42 @@ class NodeStream implements ByteStream {
     });
   }
 
+  /** A known server showed another chain: forget it, and connect again reading its first flight. */
+  #again(socket: tls.TLSSocket): void {
+    this.#host.tlsContexts.forget(this.#key);
+    this.#host.sessions?.forget(this.#key);
+    this.#attempt++;
+    socket.destroy();
+    this.#tcp!.destroy();
+    this.#phase = "dns";
+    this.#resolve();
+  }
+
   /** The device's rules on the chain the server sent; a chain they accepted before under this trust context is not read again. */
-  #deviceRefusal(probe: HandshakeProbe): ReturnType<typeof deviceRefusal> {
+  #deviceRefusal(probe: HandshakeProbe, socket: tls.TLSSocket, flightBytes: number): ReturnType<typeof deviceRefusal> {
     const t = this.#options.tls!;
     const chain = probe.serverChain;
     const cache = this.#host.tlsContexts;
-    if (chain !== undefined && probe.splitMessage === undefined && cache.accepted(this.#key, chain)) return undefined;
-    const refusal = deviceRefusal(probe, t, this.#options.host);
-    if (refusal === undefined && chain !== undefined) cache.accept(this.#key, chain, t);
+    const refusal = chain !== undefined && probe.splitMessage === undefined && cache.accepted(this.#key, chain)
+      ? undefined
+      : deviceRefusal(probe, t, this.#options.host);
+    if (refusal === undefined && chain !== undefined) {
+      cache.accept(this.#key, chain, t, { peerChain: peerChainDigest(socket), flightBytes, certificateRequested: probe.certificateRequested });
+    }
     return refusal;
   }
 
   /** Errors and closes from either layer; the first one ends the stream. */
   #watch(socket: net.Socket): void {
+    const attempt = this.#attempt;
     socket.on("error", (error: NodeJS.ErrnoException) => {
-      const kind = classifySocketError(error, this.#probe?.certificateRequested);
+      if (attempt !== this.#attempt) return;
+      const kind = classifySocketError(error, this.#probe?.certificateRequested ?? this.#known?.certificateRequested);
       this.#fail(kind, `${this.#where}: ${error.code ? `${error.code}: ` : ""}${error.message}`);
     });
-    socket.on("close", () => this.#fail("reset", `${this.#where}: connection closed`));
+    socket.on("close", () => {
+      if (attempt === this.#attempt) this.#fail("reset", `${this.#where}: connection closed`);
+    });
   }
 
   #opened(socket: net.Socket, timings: ConnectTimings, alpn?: string): void {

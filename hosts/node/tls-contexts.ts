@@ -1,8 +1,10 @@
 // What the Node host works out once per trust context (the digest of every
 // connect option, sessions.ts) instead of once per connection: the TLS
 // options with their SecureContext (the CAs parsed, the client key checked),
-// and the chains the device's rules already accepted. Both cost more than a
-// TLS handshake's own work on a desktop CPU.
+// the chains the device's rules already accepted, and the server whose first
+// flight was read and accepted (then TLS runs on the TCP socket itself, see
+// NodeStream's handshake). Each costs more than a TLS handshake's own work on
+// a desktop CPU.
 
 import { createHash, X509Certificate } from "node:crypto";
 import tls from "node:tls";
@@ -14,10 +16,22 @@ const MAX_CONTEXTS = 32;
 /** Accepted chains remembered at most. */
 const MAX_CHAINS = 64;
 
+/** A trust context's server, as its first flight showed it when the device's rules accepted it. */
+export interface KnownServer {
+  /** Digest of the chain as Node's TLS reports it after its own checks (peerChainDigest() in tls.ts). */
+  readonly peerChain: string;
+  /** Bytes of the first flight, TLS record headers included. */
+  readonly flightBytes: number;
+  /** The first flight had a CertificateRequest (errors.ts reads handshake_failure by it). */
+  readonly certificateRequested: boolean;
+}
+
 export class TlsContextCache {
   readonly #options = new Map<string, tls.ConnectionOptions>();
   /** Trust context + chain digest → until when (ms since the epoch) every certificate of it is within its dates. */
   readonly #accepted = new Map<string, number>();
+  /** Trust context → its server, and until when that chain is within its dates. */
+  readonly #known = new Map<string, { server: KnownServer; until: number }>();
 
   /** tlsConnectOptions() with its SecureContext; throws HostFailure (not remembered) for unusable bytes. */
   options(key: string, t: TlsOptions, host: string): tls.ConnectionOptions {
@@ -36,7 +50,8 @@ export class TlsContextCache {
     return until !== undefined && now < until;
   }
 
-  accept(key: string, chain: readonly Uint8Array[], t: TlsOptions): void {
+  /** The device's rules accepted `chain`, read from `server`'s first flight, under this trust context. */
+  accept(key: string, chain: readonly Uint8Array[], t: TlsOptions, server: KnownServer): void {
     let until = Infinity;
     for (const der of [...chain, ...t.ca]) {
       try {
@@ -45,7 +60,20 @@ export class TlsContextCache {
         return; // not remembered: the rules will look at it again next time
       }
     }
-    if (until > Date.now()) remember(this.#accepted, chainKey(key, chain), until, MAX_CHAINS);
+    if (until <= Date.now()) return;
+    remember(this.#accepted, chainKey(key, chain), until, MAX_CHAINS);
+    remember(this.#known, key, { server, until }, MAX_CONTEXTS);
+  }
+
+  /** The server this trust context's connections reached last time its first flight was read, while that chain is within its dates. */
+  known(key: string, now = Date.now()): KnownServer | undefined {
+    const entry = this.#known.get(key);
+    return entry !== undefined && now < entry.until ? entry.server : undefined;
+  }
+
+  /** The server showed another chain: its next first flight is read again. */
+  forget(key: string): void {
+    this.#known.delete(key);
   }
 }
 

@@ -3,7 +3,7 @@
 // the device could use (RSA, PKCS#8 DER), and a probe of the server's first
 // flight for what Node hides (the chain as sent, a CertificateRequest).
 
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import net from "node:net";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
@@ -121,11 +121,31 @@ export function deviceRefusal(probe: HandshakeProbe, t: TlsOptions, host: string
 }
 
 /**
+ * The chain Node's TLS reports once it has verified the server: the leaf,
+ * then each issuer it found among the certificates sent or in the trust
+ * store. The same chain sent in another order, or with extra certificates,
+ * gives the same digest: that is what NodeStream's handshake accepts when it
+ * does not read the first flight itself.
+ */
+export function peerChainDigest(socket: tls.TLSSocket): string {
+  const hash = createHash("sha256");
+  // an empty object when there is no certificate; a root is its own issuer
+  let cert: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  for (let depth = 0; cert?.raw !== undefined && depth < 16; depth++) {
+    hash.update(`${cert.raw.length}:`).update(cert.raw);
+    cert = cert.issuerCertificate === cert ? undefined : cert.issuerCertificate;
+  }
+  return hash.digest("base64");
+}
+
+/**
  * Passes a TLS connection's bytes through unchanged, reading the server's
  * first flight on the way (server-flight.ts). Once that flight is read
  * (ServerHelloDone, or anything that ends it) the probe only relays: it
  * looks at no more bytes and copies none. Node has no way to move a TLS
- * session from this stream onto the TCP socket itself, so the relay stays.
+ * session from this stream onto the TCP socket itself, so the relay stays
+ * for the connection's life, and costs CPU on every byte (a JS stream under
+ * Node's TLS): that is why a known server goes without one.
  */
 export class HandshakeProbe extends Duplex {
   readonly flight: ServerFlightReader;
