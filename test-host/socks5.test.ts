@@ -1,7 +1,8 @@
 // SOCKS5 (src/wire/socks5, ConnectOptions.via, the policy's via-socks5 and
 // the socks_proxy environment variable) through real SOCKS5 servers on
 // loopback: microsocks and dante, with and without credentials; TLS runs end
-// to end through the tunnel; an SSPC client reaches ss-proxy through SOCKS5.
+// to end through the tunnel; an SSPC client reaches ss-proxy through SOCKS5;
+// h2 and MQTT keep a proxied connection apart from a direct one.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -26,6 +27,8 @@ import { repoRoot } from "./support/corpus.js";
 import { commandRuns, requirePeer } from "./support/peers.js";
 import { opensslAvailable, testPki } from "./support/pki.js";
 import { bodyOf, sha, sspc, sspcDownload, startBodyServer, writeProxyPolicy } from "./support/proxy-rig.js";
+import { Broker, mosquittoPath } from "./support/mosquitto.js";
+import { compileMqttPolicy, Rig, waitFor, type Recorder } from "./support/mqtt-rig.js";
 
 const tmp = mkdtempSync(path.join(tmpdir(), "socks5-test-"));
 let body: Awaited<ReturnType<typeof startBodyServer>>;
@@ -290,5 +293,34 @@ test("h2: a stream through the streamtype's via-socks5 never shares a connection
     ss.destroyAll();
   } finally {
     servers.close();
+  }
+});
+
+test("mqtt: a streamtype through via-socks5 gets its own broker connection; direct ones share theirs, and both carry messages", { timeout: 60_000 }, async (t) => {
+  if (!requirePeer("microsocks", haveMicrosocks, t) || !requirePeer("mosquitto", mosquittoPath() !== undefined, t)) return;
+  const broker = await Broker.start();
+  try {
+    const socks = await microsocks();
+    const rig = new Rig(compileMqttPolicy(broker.port, {
+      direct_a: { mqtt_subscribe: "route/a", mqtt_qos: 1 },
+      direct_b: { mqtt_subscribe: "route/b", mqtt_qos: 1 },
+      proxied: { mqtt_subscribe: "route/p", mqtt_qos: 1, mqtt_topic: "route/a", "via-socks5": `127.0.0.1:${socks}` },
+    }));
+    try {
+      const streams = ["direct_a", "direct_b"].map((name) => rig.open(name));
+      let sent = false;
+      const proxied = rig.open("proxied", { send: () => (sent ? undefined : ((sent = true), new TextEncoder().encode("via socks5"))) });
+      for (const r of [...streams, proxied]) r.stream.connect();
+      const connected = (r: Recorder) => r.states.includes("CONNECTED");
+      await waitFor(() => [...streams, proxied].every(connected), () => [...streams, proxied].map((r) => r.states.join(" ")).join(" | "));
+      assert.equal(rig.host.connects, 2, "one connection for the direct streamtypes, one through SOCKS5");
+      proxied.stream.requestTx();
+      await waitFor(() => streams[0]!.rx.length === 1, () => `direct_a got ${streams[0]!.rx.length}; proxied: ${proxied.states.join(" ")}`);
+      assert.equal(Buffer.from(streams[0]!.rx[0]!).toString(), "via socks5");
+    } finally {
+      rig.close();
+    }
+  } finally {
+    await broker.close();
   }
 });
