@@ -9,8 +9,9 @@
 //   h2-get-8MB  MB/s   sequential GETs of an 8 MiB body on one connection
 //                      (MB = 10^6 bytes)
 //   h2c-get-8MB MB/s   the same in cleartext (prior knowledge): the binding
-//                      without the Node host's TLS path (which goes through a
-//                      JS stream to inspect the handshake, hosts/node/tls.ts)
+//                      without TLS (ours reads the server's first flight
+//                      through a JS stream once, in the warm-up, then
+//                      connects without it: hosts/node/tls.ts)
 //
 // As bench/h1.bench.ts: the server runs in a child process; each round runs
 // both clients once, in an order that alternates, each on a fresh connection
