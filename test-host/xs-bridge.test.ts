@@ -106,7 +106,7 @@ test("a timer XS cleared never fires, even if the parent had already queued it",
 
 test("timers fire in due order", async () => {
   const { report } = await run(`cases.timerOrder()`);
-  assert.deepEqual(report.fired, [0, 10, 20, 30, 40]);
+  assert.deepEqual(report.fired, [0, 100, 200, 300, 400]);
 });
 
 test("host services: blobs as raw bytes, parent errors thrown in XS, random, now, log", async () => {
