@@ -2,10 +2,14 @@
 // sequential streams, a new one per transaction, against real Node http and
 // https servers that count the connections they accept. What is checked is
 // what a server sees (connections, requests) and what each stream reports
-// (CONNECTING and CONNECTED every time); never a time.
+// (CONNECTING and CONNECTED every time); never a time. One test runs the
+// garbage collector: what a context keeps of a streamtype lives as long as
+// a stream or a pooled connection uses it.
 
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { NodeHost } from "../hosts/node/host.js";
 import { SecureStreams } from "../src/ss/context.js";
 import { State, Ret, RxFlag, stateName } from "../src/ss/states.js";
@@ -80,6 +84,33 @@ test("a policy update with the same streamtype name and another http_url: new st
   assert.deepEqual(await c.txn("get"), ONE_TXN);
   assert.deepEqual(p.seen, ["GET /status/200", "GET /bytes/100", "GET /bytes/100"]);
   assert.equal(p.connections, 1, "the same endpoint: the idle connection serves the new policy's streams");
+});
+
+test("a streamtype's caches live while a stream or a pooled connection uses them, and go once the pool is emptied", limit, async (t) => {
+  // the garbage collector decides when a WeakRef lets go: this test runs it
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc") as () => void;
+  const collect = async () => {
+    await sleep(50); // a WeakRef keeps its target until the current job is over
+    gc();
+    gc();
+  };
+  const p = await peer(t);
+  const policy = compile(plainPolicy(p.port));
+  // a new StreamType is a streamtype read from the policy again, and all that is made once per streamtype made again
+  const made: string[] = [];
+  const streamtype = policy.streamtype.bind(policy);
+  policy.streamtype = (name: string) => (made.push(name), streamtype(name));
+  const c = context(t, policy);
+  assert.deepEqual(await c.txn("get"), ONE_TXN);
+  await collect();
+  assert.deepEqual(await c.txn("get"), ONE_TXN);
+  assert.deepEqual(made, ["get"], "the stream on the pooled connection found the streamtype's caches");
+  c.h1.closeIdle();
+  await collect();
+  assert.deepEqual(await c.txn("get"), ONE_TXN);
+  assert.deepEqual(made, ["get", "get"], "no stream and no pooled connection left: the caches went");
+  assert.equal(p.connections, 2);
 });
 
 test("zero turns reuse off: idleMs 0 or idlePerOrigin 0, one connection per stream, none left open", limit, async (t) => {

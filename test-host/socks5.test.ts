@@ -1,8 +1,9 @@
 // SOCKS5 (src/wire/socks5, ConnectOptions.via, the policy's via-socks5 and
 // the socks_proxy environment variable) through real SOCKS5 servers on
-// loopback: microsocks and dante, with and without credentials; TLS runs end
-// to end through the tunnel; an SSPC client reaches ss-proxy through SOCKS5;
-// h2 and MQTT keep a proxied connection apart from a direct one.
+// loopback: microsocks and dante, with and without credentials (dante's are a
+// system account's, see DANTE_USER); TLS runs end to end through the tunnel;
+// an SSPC client reaches ss-proxy through SOCKS5; h2 and MQTT keep a proxied
+// connection apart from a direct one.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -37,6 +38,12 @@ const children: ChildProcess[] = [];
 
 const haveMicrosocks = commandRuns("sh", ["-c", "command -v microsocks"]);
 const haveDante = commandRuns("sh", ["-c", "command -v danted"]);
+// dante checks RFC 1929 credentials against the system's users (and their
+// shadow entries, so it must run as root): .ci/run makes this account, which
+// has no home and no login shell, with this fixed password. A test fixture.
+const DANTE_USER = "ss-socks-test";
+const DANTE_PASSWORD = "ss-socks-test-pw";
+const haveDanteUser = haveDante && process.getuid?.() === 0 && commandRuns("getent", ["passwd", DANTE_USER]);
 
 before(async () => {
   body = await startBodyServer();
@@ -82,7 +89,7 @@ async function microsocks(auth?: [string, string]): Promise<number> {
   return port;
 }
 
-/** dante without authentication, or demanding RFC 1929 (checked against the system's users). */
+/** dante without authentication, or demanding RFC 1929 (checked against the system's users, as root). */
 async function dante(method: "none" | "username"): Promise<number> {
   const port = await freePort();
   const conf = path.join(tmp, `danted-${port}.conf`);
@@ -92,6 +99,7 @@ async function dante(method: "none" | "username"): Promise<number> {
     "external: 127.0.0.1",
     `socksmethod: ${method}`,
     "clientmethod: none",
+    "user.privileged: root",
     "user.unprivileged: nobody",
     "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }",
     "socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 command: connect }",
@@ -219,6 +227,22 @@ test("dante demanding credentials: none, or a user it does not know, are AUTH_FA
   const none = await run(policyVia(`127.0.0.1:${port}`), "get");
   assert.deepEqual(none.states, ["CREATING", "POLL", "CONNECTING", "AUTH_FAILED"]);
   const wrong = await run(policyVia(`nosuchuser:nopassword@127.0.0.1:${port}`), "get");
+  assert.deepEqual(wrong.states, ["CREATING", "POLL", "CONNECTING", "AUTH_FAILED"]);
+});
+
+test(`dante demanding credentials: the system user ${DANTE_USER} with its password connects (h1, and TLS end to end), a wrong password is AUTH_FAILED (not retried)`, async (t) => {
+  if (!requirePeer(`danted and the system account ${DANTE_USER} (made by .ci/run, as root)`, haveDanteUser, t)) return;
+  const port = await dante("username");
+  const ss = policyVia(`${DANTE_USER}:${DANTE_PASSWORD}@127.0.0.1:${port}`);
+  const ok = await run(ss, "get");
+  assert.deepEqual(ok.states, ["CREATING", "POLL", "CONNECTING", "CONNECTED", "QOS_ACK_REMOTE"]);
+  assert.equal(ok.sha, sha(bodyOf(100000)));
+  if (tlsServer) {
+    const s = await run(ss, "secure");
+    assert.equal(s.states[s.states.length - 1], "QOS_ACK_REMOTE", s.states.join(" "));
+    assert.equal(s.sha, sha(Buffer.from("secret")));
+  }
+  const wrong = await run(policyVia(`${DANTE_USER}:not-${DANTE_PASSWORD}@127.0.0.1:${port}`), "get");
   assert.deepEqual(wrong.states, ["CREATING", "POLL", "CONNECTING", "AUTH_FAILED"]);
 });
 

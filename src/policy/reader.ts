@@ -308,9 +308,9 @@ export class StreamType {
   readonly #index: number;
   /**
    * Values read so far, by accessor (a key of the wrong class still throws):
-   * a read costs about 1,000 computrons on XS, and a context that keeps
-   * this object (SecureStreams does, per streamtype) reads each key once
-   * for all its streams.
+   * a read costs about 1,000 computrons on XS, and a context that shares
+   * this object (SecureStreams does, between the streams of a streamtype)
+   * reads each key once for all of them.
    */
   #flags: Map<string, boolean> | undefined;
   #strings: Map<string, string | undefined> | undefined;

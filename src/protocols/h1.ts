@@ -11,11 +11,13 @@
 // (interrupted or not, replayable or not) is what keeps a finished request
 // from ever being sent twice: see docs/h1.md and docs/states.md.
 
-import type { ByteStream, ConnectOptions, HostError } from "../host.js";
+import type { ByteStream, ConnectOptions, HostError, StreamHandlers } from "../host.js";
 import type { ProtocolBinding, StreamLink, Connection } from "./binding.js";
 import type { StreamType } from "../policy/reader.js";
 import { State, RxFlag } from "../ss/states.js";
-import { Http1ResponseParser, Http1Error, encodeRequestHead, encodeChunkHeader, CHUNK_END, LAST_CHUNK, type Http1Head } from "../wire/http1/index.js";
+import {
+  Http1ResponseParser, Http1Error, encodeRequestHead, encodeChunkHeader, CHUNK_END, LAST_CHUNK, type Http1Head,
+} from "../wire/http1/index.js";
 import {
   BODY_METHODS, IDEMPOTENT, hostHeader, planOf, requestPath, requestHeaders, requestBody, retryAfterMs, statusResult, shown, sameOriginTarget,
   type Plan, type BodyWriter,
@@ -41,7 +43,7 @@ const MAX_REDIRECTS = 5;
  * the request body is being pulled from onTx. waiting: the request is out,
  * the response is coming. complete: a response just ended; what else
  * arrived with it is stray, and the next transaction starts once that is
- * known (see #receive). releasing: the stream let go of it just as its
+ * known (see receive()). releasing: the stream let go of it just as its
  * response completed; it goes to the pool once that is known. parked: idle
  * in the pool, between streams.
  */
@@ -93,10 +95,11 @@ class H1Pool implements H1Binding {
   /**
    * What the policy says about each streamtype's requests, read once: a
    * policy read costs about 1,000 computrons on XS, and a stream per
-   * transaction would read it all again each time. The context's policy
-   * never changes (one binding per context).
+   * transaction would read it all again each time. By StreamType, not
+   * name: after a policy update, a streamtype of the same name may say
+   * otherwise. An entry goes with its StreamType, once no stream and no
+   * pooled connection uses it (see SecureStreams).
    */
-  /** By StreamType, not name: after a policy update, a streamtype of the same name may say otherwise. */
   readonly #plans = new WeakMap<StreamType, H1Plan>();
 
   constructor(o: H1BindingOptions) {
@@ -153,7 +156,14 @@ class H1Pool implements H1Binding {
   }
 }
 
-class H1Connection implements Connection {
+/**
+ * One byte stream and the transactions on it. It is also the handlers of
+ * its byte stream (the on* methods): on XS a closure costs ~10 slots for
+ * each connection, a method none. For the same reason its methods are
+ * TypeScript-private, on the prototype, and only its fields are #private:
+ * XS puts each #method in every instance.
+ */
+class H1Connection implements Connection, StreamHandlers {
   #link: StreamLink;
   readonly #pool: H1Pool;
   readonly #options: ConnectOptions;
@@ -162,15 +172,12 @@ class H1Connection implements Connection {
   #stream: ByteStream | undefined;
   /** The byte stream is up (onConnected came): what a stream adopting this connection reports as CONNECTED. */
   #info: Parameters<StreamLink["connected"]>[0] | undefined;
-  /** Another request may follow on this byte stream (nothing said otherwise yet). */
-  #keepAlive = true;
+  /** KEEP_ALIVE, ANSWERED, ... (below the class): one field for eight booleans, each a slot per instance on XS. */
+  #bits = KEEP_ALIVE | REPLAYABLE;
   /** Responses completed on this byte stream: after one, the server may close it while it waits. */
   #served = 0;
-  /** A byte of the current response arrived. */
-  #answered = false;
   /** The request sent last, kept for one resend on a fresh connection if the server closed a kept-alive one. */
   #sent: Request | undefined;
-  #resent = false;
   /**
    * Set when the connection is parked, and left pending when a stream adopts
    * it: a stale one finds nothing to do when it fires, and one still pending
@@ -184,39 +191,32 @@ class H1Connection implements Connection {
   #parser: Http1ResponseParser;
   /** A request made before its connection was up (the first one, or a redirect's next hop). */
   #prepared: Request | undefined;
-  #body: BodyWriter | undefined;
   #head: Http1Head | undefined;
-  #messageOpen = false;
   #redirects = 0;
   #path = "";
-  #method = "GET";
-  /** Everything of this transaction that reached the server could be sent again. */
-  #replayable = true;
   #requestStart = 0;
-  #blocked = false;
-  /** Inside #pump: a requestTx() from onTx asks for another pass, never a nested one. */
-  #pumping = false;
-  #pumpAgain = false;
   #responseTimer: unknown;
-  #host: string | undefined;
+  /** The Host header of every request on this connection (its options never change). */
+  readonly #host: string;
 
   constructor(link: StreamLink, options: ConnectOptions, pool: H1Pool) {
     this.#link = link;
     this.#pool = pool;
     this.#options = options;
+    this.#host = hostHeader(options);
     this.#plan = pool.plan(link);
-    this.#parser = this.#newParser();
+    this.#parser = this.newParser();
     // a request that cannot be made is refused before any connection is spent on it
-    if (link.pending && !(this.#prepared = this.#newTransaction())) return;
-    this.#connect();
+    if (link.pending && !(this.#prepared = this.newTransaction())) return;
+    this.connect();
   }
 
   get host(): StreamLink["host"] { return this.#link.host; }
   get options(): ConnectOptions { return this.#options; }
 
   requestTx(): void {
-    if (this.#phase === "idle") this.#startTransaction();
-    else if (this.#phase === "sending") this.#pump();
+    if (this.#phase === "idle") this.startTransaction();
+    else if (this.#phase === "sending") this.pump();
     // connecting, waiting, complete: the stream's pending transaction starts when this one is done
   }
 
@@ -227,37 +227,36 @@ class H1Connection implements Connection {
     // Clean: up, kept alive, between transactions, nothing half sent or half
     // read. An adopted connection still waiting to report CONNECTED has sent
     // nothing: the request it holds was never written.
-    const clean = this.#keepAlive && this.#stream !== undefined &&
+    const clean = (this.#bits & KEEP_ALIVE) !== 0 && this.#stream !== undefined &&
       ((phase === "idle" || phase === "complete") && this.#prepared === undefined || phase === "connecting" && this.#info !== undefined);
-    if (!clean) return this.#shut();
+    if (!clean) return this.shut();
     this.#prepared = undefined;
-    // a response just ended inside #receive: parked once the bytes at hand are known to hold nothing more
+    // a response just ended inside receive(): parked once the bytes at hand are known to hold nothing more
     if (phase === "complete") this.#phase = "releasing";
-    else if (!this.#pool.park(this)) this.#shut();
+    else if (!this.#pool.park(this)) this.shut();
   }
 
   /** The pool took this connection: it waits for the next stream, at most idleMs. */
   parked(idleMs: number): void {
     this.#phase = "parked";
-    this.#clearResponseTimer();
-    this.#body = undefined;
+    this.clearResponseTimer();
     this.#head = undefined;
     this.#sent = undefined;
     this.#idleBy = this.#link.host.now() + idleMs;
     // a timer still pending from an earlier park fires first, and is set again for the rest
-    if (this.#idleTimer === undefined) this.#setIdleTimer(idleMs);
+    if (this.#idleTimer === undefined) this.setIdleTimer(idleMs);
   }
 
-  #setIdleTimer(ms: number): void {
+  private setIdleTimer(ms: number): void {
     this.#idleTimer = this.#link.host.setTimer(ms, () => {
       try {
         this.#idleTimer = undefined;
         if (this.#phase !== "parked" || this.#idleBy === undefined) return;
         const left = this.#idleBy - this.#link.host.now();
-        if (left > 1) this.#setIdleTimer(left);
+        if (left > 1) this.setIdleTimer(left);
         else this.discard();
       } catch (e) {
-        this.#fault(e);
+        this.fault(e);
       }
     });
   }
@@ -269,150 +268,157 @@ class H1Connection implements Connection {
     this.#plan = this.#pool.plan(link);
     this.#phase = "connecting";
     this.#redirects = 0;
-    this.#messageOpen = false;
-    if (link.pending && !(this.#prepared = this.#newTransaction())) return;
+    this.#bits &= ~MESSAGE_OPEN;
+    if (link.pending && !(this.#prepared = this.newTransaction())) return;
     // Not from inside open(): the stream attaches this connection when open()
     // returns. A promise job runs as soon as the caller's code is done, in the
     // same turn (a 0 ms timer is a crank on XS and a millisecond on Node).
-    void Promise.resolve(link).then(this.#adopted);
+    void Promise.resolve([this, link] as const).then(adopted);
   }
 
   /** The adopting stream's CONNECTED, once open() has returned; it spent no time on DNS, TCP or TLS. */
-  readonly #adopted = (link: StreamLink): void => {
+  adopted(link: StreamLink): void {
     try {
-      if (this.#link === link && this.#phase === "connecting") this.#onConnected({ timings: {}, peer: this.#info!.peer });
+      if (this.#link === link && this.#phase === "connecting") this.connected({ timings: {}, peer: this.#info!.peer });
     } catch (e) {
-      this.#fault(e);
+      this.fault(e);
     }
-  };
+  }
 
   /** Leaves the pool for good. */
   discard(): void {
     this.#pool.remove(this);
-    this.#shut();
+    this.shut();
   }
 
-  #shut(): void {
+  private shut(): void {
     if (this.#phase === "closed") return;
     if (this.#phase === "parked") this.#pool.remove(this);
     this.#phase = "closed";
-    this.#clearResponseTimer();
-    this.#clearIdleTimer();
+    this.clearResponseTimer();
+    this.clearIdleTimer();
     this.#stream?.close();
     this.#stream = undefined;
   }
 
-  #clearIdleTimer(): void {
+  private clearIdleTimer(): void {
     if (this.#idleTimer !== undefined) this.#link.host.clearTimer(this.#idleTimer);
     this.#idleTimer = undefined;
     this.#idleBy = undefined;
   }
 
-  #connect(): void {
+  private connect(): void {
     this.#phase = "connecting";
     this.#info = undefined;
-    this.#keepAlive = true;
+    this.#bits |= KEEP_ALIVE;
     this.#served = 0;
-    // Every callback is guarded: an exception out of a host callback would end
-    // the Node program or abort the XS machine (device). A handler's own
-    // throw is contained by the stream already; what gets here is a bug of ours.
-    this.#stream = this.#link.host.connect(this.#options, {
-      onConnected: (info) => {
-        try {
-          this.#onConnected(info);
-        } catch (e) {
-          this.#fault(e);
-        }
-      },
-      onData: (bytes) => {
-        try {
-          // an idle connection has nothing to say: whatever it sends, it leaves the pool
-          if (this.#phase === "parked") this.discard();
-          else this.#receive(bytes);
-        } catch (e) {
-          this.#fault(e);
-        }
-      },
-      onWritable: () => {
-        try {
-          this.#blocked = false;
-          if (this.#phase === "sending") this.#pump();
-        } catch (e) {
-          this.#fault(e);
-        }
-      },
-      onClosed: () => {
-        try {
-          if (this.#phase === "parked") this.discard();
-          else this.#peerClosed();
-        } catch (e) {
-          this.#fault(e);
-        }
-      },
-      onError: (error) => {
-        try {
-          if (this.#phase === "parked") this.discard();
-          else this.#broken(error);
-        } catch (e) {
-          this.#fault(e);
-        }
-      },
+    this.#stream = this.#link.host.connect(this.#options, this);
+  }
+
+  // The byte stream's handlers. Every one is guarded: an exception out of a
+  // host callback would end the Node program or abort the XS machine
+  // (device). A handler's own throw is contained by the stream already; what
+  // gets here is a bug of ours. The host calls nothing after close(), so a
+  // byte stream this connection replaced (a redirect, a resend) is silent.
+
+  onConnected(info: Parameters<StreamLink["connected"]>[0]): void {
+    try {
+      this.connected(info);
+    } catch (e) {
+      this.fault(e);
+    }
+  }
+
+  onData(bytes: Uint8Array): void {
+    try {
+      // an idle connection has nothing to say: whatever it sends, it leaves the pool
+      if (this.#phase === "parked") this.discard();
+      else this.receive(bytes);
+    } catch (e) {
+      this.fault(e);
+    }
+  }
+
+  onWritable(): void {
+    try {
+      this.#bits &= ~BLOCKED;
+      if (this.#phase === "sending") this.pump();
+    } catch (e) {
+      this.fault(e);
+    }
+  }
+
+  onClosed(): void {
+    try {
+      if (this.#phase === "parked") this.discard();
+      else this.peerClosed();
+    } catch (e) {
+      this.fault(e);
+    }
+  }
+
+  onError(error: HostError): void {
+    try {
+      if (this.#phase === "parked") this.discard();
+      else this.broken(error);
+    } catch (e) {
+      this.fault(e);
+    }
+  }
+
+  private newParser(): Http1ResponseParser {
+    return new Http1ResponseParser({
+      onHead: (head) => this.onHead(head),
+      onBody: (bytes) => this.onBody(bytes),
+      onEnd: () => this.onEnd(),
     });
   }
 
-  #onConnected(info: Parameters<StreamLink["connected"]>[0]): void {
+  private connected(info: Parameters<StreamLink["connected"]>[0]): void {
     if (this.#phase === "closed") return;
     this.#phase = "idle";
     this.#info ??= info;
     // once per stream link: a redirect's new connection reports nothing again
     // (the CONNECTED handler may have started the transaction itself, with requestTx())
-    if (this.#link.connected(info) && this.#phase === "idle") this.#startTransaction();
+    if (this.#link.connected(info) && this.#phase === "idle") this.startTransaction();
   }
 
-  #newParser(): Http1ResponseParser {
-    return new Http1ResponseParser({
-      onHead: (head) => this.#onHead(head),
-      onBody: (bytes) => this.#onBody(bytes),
-      onEnd: () => this.#onEnd(),
-    });
-  }
 
   // ---- request ----
 
   /** Sends the request made before the connection was up, else a new one if the stream has a transaction pending. */
-  #startTransaction(): void {
-    const request = this.#prepared ?? (this.#link.pending ? this.#newTransaction() : undefined);
+  private startTransaction(): void {
+    const request = this.#prepared ?? (this.#link.pending ? this.newTransaction() : undefined);
     this.#prepared = undefined;
-    if (request) this.#begin(request);
+    if (request) this.begin(request);
   }
 
   /** The request for a new transaction, or undefined when it was refused (ended() reported). */
-  #newTransaction(): Request | undefined {
+  private newTransaction(): Request | undefined {
     const link = this.#link;
     const plan = this.#plan;
     this.#redirects = 0;
-    this.#replayable = true;
-    this.#resent = false;
+    this.#bits = (this.#bits | REPLAYABLE) & ~RESENT;
     const hasBody = BODY_METHODS.includes(plan.method) || link.txLength !== undefined;
     // a request the policy alone makes (no metadata, no blob, no body) is the same every time
     const fixed = plan.fixed && !hasBody;
-    const host = fixed ? this.#hostHeader() : "";
+    const host = fixed ? this.#host : "";
     if (fixed && plan.made?.host === host) {
       this.#path = plan.made.path;
       return plan.made.request;
     }
     const target = requestPath(link, plan);
-    if ("refuse" in target) return this.#refuse(target.refuse);
+    if ("refuse" in target) return this.refuse(target.refuse);
     this.#path = target.path;
-    const request = this.#request(plan.method, hasBody);
+    const request = this.request(plan.method, hasBody);
     if (fixed && request) plan.made = { host, path: target.path, request };
     return request;
   }
 
   /** The request for the current path, or undefined when it was refused (ended() reported). */
-  #request(method: string, hasBody: boolean): Request | undefined {
+  private request(method: string, hasBody: boolean): Request | undefined {
     const headers = requestHeaders(this.#link, this.#plan);
-    if (!Array.isArray(headers)) return this.#refuse(headers.refuse);
+    if (!Array.isArray(headers)) return this.refuse(headers.refuse);
     let body: BodyWriter | undefined;
     let contentLength: number | undefined;
     if (hasBody) {
@@ -422,97 +428,88 @@ class H1Connection implements Connection {
     let head: Uint8Array;
     try {
       head = encodeRequestHead({
-        method, path: this.#path, host: this.#hostHeader(), headers, contentLength,
+        method, path: this.#path, host: this.#host, headers, contentLength,
         chunked: hasBody && contentLength === undefined,
       });
     } catch (e) {
       if (!(e instanceof Http1Error)) throw e;
-      return this.#refuse(`request refused: ${e.message}`);
+      return this.refuse(`request refused: ${e.message}`);
     }
     if (head.length > H1_MAX_REQUEST_HEAD) {
-      return this.#refuse(`request refused: its head is ${head.length} bytes, over the ${H1_MAX_REQUEST_HEAD}-byte limit`);
+      return this.refuse(`request refused: its head is ${head.length} bytes, over the ${H1_MAX_REQUEST_HEAD}-byte limit`);
     }
     return { method, head, body };
   }
 
   /** Sends a request: its head, then its body from onTx. */
-  #begin(request: Request): void {
+  private begin(request: Request): void {
     const link = this.#link;
     if (this.#plan.perf) this.#requestStart = link.host.now();
-    this.#method = request.method;
-    if (!IDEMPOTENT.includes(request.method)) this.#replayable = false;
-    this.#body = request.body;
+    if (!IDEMPOTENT.includes(request.method)) this.#bits &= ~REPLAYABLE;
     this.#sent = request;
-    this.#answered = false;
+    this.#bits &= ~(ANSWERED | MESSAGE_OPEN);
     this.#head = undefined;
-    this.#messageOpen = false;
     if (request.method === "HEAD") this.#parser.expectNoBody();
-    this.#write(request.head);
+    this.write(request.head);
     if (request.body) {
       this.#phase = "sending";
-      this.#pump();
+      this.pump();
     } else {
-      this.#awaitResponse();
+      this.awaitResponse();
     }
   }
 
   /** The request is out: its whole response head must arrive within the context's responseTimeoutMs. */
-  #awaitResponse(): void {
+  private awaitResponse(): void {
     this.#phase = "waiting";
     const ms = this.#link.responseTimeoutMs;
     this.#responseTimer = this.#link.host.setTimer(ms, () => {
       try {
         this.#responseTimer = undefined;
-        if (this.#phase === "waiting" && !this.#head) this.#interrupted(`no complete response head within ${ms} ms`);
+        if (this.#phase === "waiting" && !this.#head) this.interrupted(`no complete response head within ${ms} ms`);
       } catch (e) {
-        this.#fault(e);
+        this.fault(e);
       }
     });
   }
 
-  #clearResponseTimer(): void {
+  private clearResponseTimer(): void {
     if (this.#responseTimer !== undefined) this.#link.host.clearTimer(this.#responseTimer);
     this.#responseTimer = undefined;
   }
 
-  /** The Host header of every request on this connection (its options never change), made once. */
-  #hostHeader(): string {
-    return (this.#host ??= hostHeader(this.#options));
-  }
-
   /** Pulls body payload from the app while the host takes it. */
-  #pump(): void {
-    if (this.#pumping) {
-      this.#pumpAgain = true;
+  private pump(): void {
+    if (this.#bits & PUMPING) {
+      this.#bits |= PUMP_AGAIN;
       return;
     }
-    this.#pumping = true;
-    this.#pumpAgain = false;
+    this.#bits = (this.#bits | PUMPING) & ~PUMP_AGAIN;
     let pulled: "more" | "none" | "stop";
     try {
-      pulled = this.#pull();
+      pulled = this.pull();
     } finally {
-      this.#pumping = false;
+      this.#bits &= ~PUMPING;
     }
     // onTx said "not now" and asked again (lws' requestTx() from tx): come back from the timer queue
-    if (pulled === "none" && this.#pumpAgain) {
+    if (pulled === "none" && (this.#bits & PUMP_AGAIN)) {
       this.#link.host.setTimer(0, () => {
         try {
-          if (this.#phase === "sending") this.#pump();
+          if (this.#phase === "sending") this.pump();
         } catch (e) {
-          this.#fault(e);
+          this.fault(e);
         }
       });
     }
   }
 
   /** Pulls until the host's buffer fills or the body ends ("more"), onTx gives nothing ("none"), or the link goes ("stop"). */
-  #pull(): "more" | "none" | "stop" {
-    const body = this.#body!;
-    while (this.#phase === "sending" && !this.#blocked) {
+  private pull(): "more" | "none" | "stop" {
+    const body = this.#sent!.body!;
+    while (this.#phase === "sending" && !(this.#bits & BLOCKED)) {
       if (!body.started) {
         body.started = true;
-        if (body.multipart) this.#writeBody(body, body.multipart.head);
+        if (body.multipart) this.writeBody(body, body.multipart.head);
         continue;
       }
       const left = body.announced === undefined ? H1_TX_MAX : Math.min(H1_TX_MAX, body.announced - body.sent);
@@ -520,81 +517,81 @@ class H1Connection implements Connection {
       body.pulled = true;
       if (pulled === "stop" || this.#phase !== "sending") return "stop";
       if (pulled === "none") return "none";
-      if (pulled.payload.length) this.#writeBody(body, pulled.payload);
+      if (pulled.payload.length) this.writeBody(body, pulled.payload);
       body.sent += pulled.payload.length;
       // the announced length ends the body, EOM or not
       if (!(pulled.flags & RxFlag.EOM) && body.sent !== body.announced) continue;
       if (body.announced !== undefined && body.sent < body.announced) {
-        this.#shut();
+        this.shut();
         this.#link.ended({
           reason: `onTx ended the body after ${body.sent} of the ${body.announced} bytes requestTxLength() announced: the transaction is abandoned`,
           local: true,
         });
         return "stop";
       }
-      if (body.multipart) this.#writeBody(body, body.multipart.tail);
-      if (body.chunked) this.#write(LAST_CHUNK);
-      this.#awaitResponse();
+      if (body.multipart) this.writeBody(body, body.multipart.tail);
+      if (body.chunked) this.write(LAST_CHUNK);
+      this.awaitResponse();
     }
     return "more";
   }
 
-  #writeBody(body: BodyWriter, bytes: Uint8Array): void {
+  private writeBody(body: BodyWriter, bytes: Uint8Array): void {
     if (body.chunked) {
-      this.#write(encodeChunkHeader(bytes.length));
-      this.#write(bytes);
-      this.#write(CHUNK_END);
+      this.write(encodeChunkHeader(bytes.length));
+      this.write(bytes);
+      this.write(CHUNK_END);
     } else {
-      this.#write(bytes);
+      this.write(bytes);
     }
   }
 
-  #write(bytes: Uint8Array): void {
-    if (this.#stream && !this.#stream.write(bytes)) this.#blocked = true;
+  private write(bytes: Uint8Array): void {
+    if (this.#stream && !this.#stream.write(bytes)) this.#bits |= BLOCKED;
   }
 
   // ---- response ----
 
-  #receive(bytes: Uint8Array): void {
+  private receive(bytes: Uint8Array): void {
     // the parser takes one response at a time; what it leaves belongs to the next one
     const stream = this.#stream;
     for (let at = 0; at < bytes.length && this.#stream === stream && this.#phase !== "closed";) {
       if (this.#phase === "releasing") {
         // the stream let go of the connection after its response; more came with it
-        this.#shut();
+        this.shut();
         return;
       }
       if (this.#phase !== "sending" && this.#phase !== "waiting") {
         // after a complete response (a surplus byte, a body on a 204, a second
         // response nobody asked for): the transaction stays done, the connection goes
-        this.#finish(`${bytes.length - at} bytes from the server while no request was outstanding: connection closed`);
+        this.finish(`${bytes.length - at} bytes from the server while no request was outstanding: connection closed`);
         return;
       }
-      this.#answered = true;
+      this.#bits |= ANSWERED;
       try {
         at += this.#parser.push(bytes.subarray(at));
       } catch (e) {
         if (!(e instanceof Http1Error)) throw e;
-        this.#interrupted(`malformed response: ${e.message}`);
+        this.interrupted(`malformed response: ${e.message}`);
         return;
       }
     }
     if (this.#stream !== stream) return;
     if (this.#phase === "releasing") {
-      if (!this.#pool.park(this)) this.#shut();
+      if (!this.#pool.park(this)) this.shut();
       return;
     }
     if (this.#phase !== "complete") return;
     // nothing stray came with the response: the next request (or redirect hop) may go
     this.#phase = "idle";
-    this.#startTransaction();
+    this.startTransaction();
   }
 
-  #onHead(head: Http1Head): void {
-    this.#clearResponseTimer();
+  private onHead(head: Http1Head): void {
+    this.clearResponseTimer();
     this.#head = head;
     const link = this.#link;
-    if (this.#isRedirect(head)) return; // its body is discarded, see #onEnd
+    if (isRedirect(head, this.#plan)) return; // its body is discarded, see onEnd()
     if (this.#plan.headerMetadata) for (const [name, value] of head.headers) link.receivedHeader(name, value);
     // indexed: on XS, for-of and destructuring run the array iterator, even over an empty map
     const respMap = this.#plan.respMap;
@@ -603,78 +600,73 @@ class H1Connection implements Connection {
     }
   }
 
-  #onBody(bytes: Uint8Array): void {
-    if (this.#phase === "closed" || !this.#head || this.#isRedirect(this.#head)) return;
+  private onBody(bytes: Uint8Array): void {
+    if (this.#phase === "closed" || !this.#head || isRedirect(this.#head, this.#plan)) return;
     for (let at = 0; at < bytes.length; at += H1_RX_MAX) {
-      const flags = this.#messageOpen ? 0 : RxFlag.SOM;
-      this.#messageOpen = true;
+      const flags = this.#bits & MESSAGE_OPEN ? 0 : RxFlag.SOM;
+      this.#bits |= MESSAGE_OPEN;
       if (!this.#link.rx(bytes.length <= H1_RX_MAX ? bytes : bytes.subarray(at, at + H1_RX_MAX), flags)) return;
     }
   }
 
-  #onEnd(): void {
+  private onEnd(): void {
     const head = this.#head!;
     const link = this.#link;
     // A response that ends before our request body did (an early 413, 401...)
     // leaves the rest of the body unsent: the server would read what we send
     // next as body, so this connection cannot carry another request.
     const keepAlive = head.keepAlive && this.#phase !== "sending";
-    this.#keepAlive = keepAlive;
+    this.#bits = keepAlive ? this.#bits | KEEP_ALIVE : this.#bits & ~KEEP_ALIVE;
     this.#served++;
     this.#phase = "complete";
-    if (this.#isRedirect(head)) {
-      this.#redirect(head, keepAlive);
+    if (isRedirect(head, this.#plan)) {
+      this.redirect(head, keepAlive);
       return;
     }
-    if (!link.rx(new Uint8Array(0), this.#messageOpen ? RxFlag.EOM : RxFlag.SOM | RxFlag.EOM)) return;
-    this.#messageOpen = false;
+    if (!link.rx(new Uint8Array(0), this.#bits & MESSAGE_OPEN ? RxFlag.EOM : RxFlag.SOM | RxFlag.EOM)) return;
+    this.#bits &= ~MESSAGE_OPEN;
     if (this.#plan.perf && !link.perf({ txn_resp_us: Math.round((link.host.now() - this.#requestStart) * 1000), prot_specific: { protocol: "http", resp: head.status } })) return;
     if (head.status === 503 || head.status === 429) {
       // the server did not act on it and asks us to wait: leave it, and try again no sooner than it says
       const retryAfter = retryAfterMs(head.headers.find(([n]) => n === "retry-after")?.[1] ?? "", link.host.timeValid());
-      this.#shut();
+      this.shut();
       link.ended({ reason: `HTTP ${head.status}: the server asks to be left alone for ${retryAfter} ms`, interrupted: true, replayable: true, retryAfterMs: retryAfter });
       return;
     }
     const result = statusResult(head.status, this.#plan);
     // false: the stream closed this connection (DISCONNECT_ME, destroy())
-    if (link.done(result) && !keepAlive) this.#finish();
-  }
-
-  #isRedirect(head: Http1Head): boolean {
-    return head.status >= 300 && head.status < 400 && head.status !== 304 && this.#plan.allowRedirects &&
-      head.headers.some(([n]) => n === "location");
+    if (link.done(result) && !keepAlive) this.finish();
   }
 
   /** Follows a redirect to a path on the same origin: the policy alone names endpoints. */
-  #redirect(head: Http1Head, keepAlive: boolean): void {
+  private redirect(head: Http1Head, keepAlive: boolean): void {
     const location = head.headers.find(([n]) => n === "location")![1];
     const target = sameOriginTarget(location, this.#options);
-    const method = this.#method;
+    const method = this.#sent!.method;
     // 303 (and, as browsers do, 301/302 after POST) continue with GET, without the body
     const next = head.status === 303 || ((head.status === 301 || head.status === 302) && method === "POST") ? "GET" : method;
     // 307/308 (or 301/302 after PUT...) repeat the request, body included: the body
     // was streamed from onTx and is gone, and sending the request without it would
     // have the server act on an empty body
     const why = typeof target !== "string" ? target.why : ++this.#redirects > MAX_REDIRECTS ? `more than ${MAX_REDIRECTS} redirects`
-      : next === method && this.#body ? "the request body cannot be sent again" : undefined;
+      : next === method && this.#sent!.body ? "the request body cannot be sent again" : undefined;
     if (why !== undefined) {
       this.#link.host.log(`${this.#link.streamtype}: redirect to ${shown(location)} not followed: ${why}`);
-      if (this.#link.done(State.QOS_NACK_REMOTE) && !keepAlive) this.#finish();
+      if (this.#link.done(State.QOS_NACK_REMOTE) && !keepAlive) this.finish();
       return;
     }
     this.#path = target as string;
-    const request = this.#request(next, false);
+    const request = this.request(next, false);
     if (!request) return;
     this.#prepared = request;
-    if (keepAlive) return; // sent once the bytes at hand are known to hold nothing more (#receive)
+    if (keepAlive) return; // sent once the bytes at hand are known to hold nothing more (receive())
     // the server closes this connection: the next hop gets a fresh one to the same origin
     this.#stream?.close();
-    this.#parser = this.#newParser();
-    this.#connect();
+    this.#parser = this.newParser();
+    this.connect();
   }
 
-  #peerClosed(): void {
+  private peerClosed(): void {
     if (this.#phase === "closed") return;
     if (this.#phase === "waiting" && this.#head) {
       // a body that runs until the connection closes ends here
@@ -682,26 +674,26 @@ class H1Connection implements Connection {
         this.#parser.finish();
       } catch (e) {
         if (!(e instanceof Http1Error)) throw e;
-        this.#interrupted(`connection closed mid-response: ${e.message}`);
+        this.interrupted(`connection closed mid-response: ${e.message}`);
         return;
       }
-      this.#finish(); // (a no-op when the body's end finished the connection already)
+      this.finish(); // (a no-op when the body's end finished the connection already)
       return;
     }
-    if (this.#phase === "sending") this.#interrupted("the server closed the connection while the request was being sent");
-    else if (this.#resendFresh()) return;
-    else if (this.#phase === "waiting") this.#interrupted("the server closed the connection before the response head");
-    else this.#finish();
+    if (this.#phase === "sending") this.interrupted("the server closed the connection while the request was being sent");
+    else if (this.resendFresh()) return;
+    else if (this.#phase === "waiting") this.interrupted("the server closed the connection before the response head");
+    else this.finish();
   }
 
-  #broken(error: HostError): void {
+  private broken(error: HostError): void {
     if (this.#phase === "closed") return;
-    if (error.kind === "reset" && this.#resendFresh()) return;
+    if (error.kind === "reset" && this.resendFresh()) return;
     const inTransaction = this.#phase === "sending" || this.#phase === "waiting" || this.#prepared !== undefined;
-    this.#shut();
+    this.shut();
     this.#link.ended({
       reason: `${error.kind}: ${error.message}`, error: error.kind,
-      interrupted: inTransaction, replayable: this.#replayable,
+      interrupted: inTransaction, replayable: (this.#bits & REPLAYABLE) !== 0,
     });
   }
 
@@ -712,43 +704,71 @@ class H1Connection implements Connection {
    * fresh connection, as RFC 9112 9.3.1 allows. Nothing of a body is ever
    * sent twice: it came from onTx and is gone.
    */
-  #resendFresh(): boolean {
+  private resendFresh(): boolean {
     const request = this.#sent;
-    if (this.#phase !== "waiting" || this.#answered || this.#served === 0 || this.#resent || !this.#replayable ||
+    if (this.#phase !== "waiting" || this.#bits & (ANSWERED | RESENT) || !(this.#bits & REPLAYABLE) || this.#served === 0 ||
       !request || request.body || !IDEMPOTENT.includes(request.method)) return false;
-    this.#resent = true;
+    this.#bits |= RESENT;
     this.#link.host.log(`${this.#link.streamtype}: the server closed a kept-alive connection before answering: the ${request.method} goes again on a fresh one`);
-    this.#clearResponseTimer();
+    this.clearResponseTimer();
     this.#stream?.close();
-    this.#parser = this.#newParser();
+    this.#parser = this.newParser();
     this.#prepared = request;
-    this.#connect();
+    this.connect();
     return true;
   }
 
   /** Ends this connection in the middle of a transaction. */
-  #interrupted(reason: string): void {
+  private interrupted(reason: string): void {
     if (this.#phase === "closed") return;
-    this.#shut();
-    this.#link.ended({ reason, interrupted: true, replayable: this.#replayable });
+    this.shut();
+    this.#link.ended({ reason, interrupted: true, replayable: (this.#bits & REPLAYABLE) !== 0 });
   }
 
   /** Ends this connection with nothing left half done. */
-  #finish(reason?: string): void {
+  private finish(reason?: string): void {
     if (this.#phase === "closed") return;
-    this.#shut();
+    this.shut();
     this.#link.ended({ reason });
   }
 
   /** Refuses a request this connection cannot carry: ended before it is sent, without a network retry. */
-  #refuse(reason: string): undefined {
-    this.#shut();
+  private refuse(reason: string): undefined {
+    this.shut();
     this.#link.ended({ reason, local: true });
     return undefined;
   }
 
-  #fault(error: unknown): void {
-    this.#shut();
+  private fault(error: unknown): void {
+    this.shut();
     this.#link.fault(error);
   }
+}
+
+// H1Connection's #bits
+/** Another request may follow on this byte stream (nothing said otherwise yet). */
+const KEEP_ALIVE = 1;
+/** A byte of the current response arrived. */
+const ANSWERED = 2;
+/** The request sent last went once more, on a fresh connection (resendFresh). */
+const RESENT = 4;
+/** onRx had the SOM of the current response. */
+const MESSAGE_OPEN = 8;
+/** Everything of this transaction that reached the server could be sent again. */
+const REPLAYABLE = 16;
+/** write() said the host's buffer is full: wait for onWritable. */
+const BLOCKED = 32;
+/** Inside pump(): a requestTx() from onTx asks for another pass (PUMP_AGAIN), never a nested one. */
+const PUMPING = 64;
+const PUMP_AGAIN = 128;
+
+/** A redirect the policy lets us follow (its target is checked when it is followed). */
+function isRedirect(head: Http1Head, plan: Plan): boolean {
+  return head.status >= 300 && head.status < 400 && head.status !== 304 && plan.allowRedirects &&
+    head.headers.some(([n]) => n === "location");
+}
+
+/** H1Connection.adopted from a promise job: a module function, where a bound method would be a closure per connection. */
+function adopted(job: readonly [H1Connection, StreamLink]): void {
+  job[0].adopted(job[1]);
 }

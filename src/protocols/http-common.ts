@@ -15,6 +15,9 @@ export const BODY_METHODS: readonly string[] = Object.freeze(["POST", "PUT", "PA
 /** Methods whose request may be sent again after it reached the server (RFC 9110, 9.2.2). */
 export const IDEMPOTENT: readonly string[] = Object.freeze(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
 
+/** A plan's empty lists: one frozen array (in flash on the device) rather than two new ones per streamtype. */
+const NONE: readonly never[] = Object.freeze([]);
+
 export interface MultipartSpec {
   readonly name: string;
   readonly filename: string | undefined;
@@ -66,6 +69,7 @@ export function planOf(p: StreamType): Plan {
   const method = p.string("http_method") ?? "GET";
   const url = p.string("http_url") ?? "";
   const headerMetadata = p.pairs("metadata").some(([, header]) => !!header);
+  const respMap = p.pairs("http_resp_map") as [number, number][];
   return {
     method,
     url,
@@ -76,9 +80,9 @@ export function planOf(p: StreamType): Plan {
     multipart: name !== undefined || filename !== undefined || type !== undefined ? { name: name ?? "file", filename, type } : undefined,
     formUrlencoded: p.flag("http_www_form_urlencoded"),
     noContentLength: p.flag("http_no_content_length"),
-    blobHeaders,
+    blobHeaders: blobHeaders.length ? blobHeaders : NONE,
     expect: p.number("http_expect"),
-    respMap: p.pairs("http_resp_map") as [number, number][],
+    respMap: respMap.length ? respMap : NONE,
     allowRedirects: p.flag("allow_redirects"),
   };
 }

@@ -34,7 +34,15 @@ export class SecureStreams {
   readonly #streams = new Set<SecureStream>();
   /** Streams the gate holds back, with what connects them when it opens. */
   readonly #waiting = new Map<SecureStream, () => void>();
-  readonly #types = new Map<string, StreamType>();
+  /**
+   * One StreamType per streamtype, shared by its streams: it keeps what was
+   * read of the policy, and bindings key what they make once per streamtype
+   * on it (h1's request plan, the connect options). Held weakly: the streams
+   * hold the map (see SecureStream), and so do the connections a binding
+   * keeps for later streams (through their last stream), so it goes, with
+   * all those caches, once no stream and no pooled connection is left.
+   */
+  #types = new WeakRef(new Map<string, StreamType>());
   readonly #strict: boolean;
   readonly #env: StreamEnvironment;
   /** While create() runs: the stream it makes, and the error one of its handlers threw. */
@@ -86,11 +94,12 @@ export class SecureStreams {
    * leaves no stream behind: it is destroyed, and create() throws that error.
    */
   create(streamtype: string, handlers: StreamHandlers, user?: unknown): SecureStream {
-    // one StreamType per streamtype for all its streams: it keeps what was read of the policy
-    let st = this.#types.get(streamtype);
-    if (!st && (st = this.policy.streamtype(streamtype))) this.#types.set(streamtype, st);
+    let types = this.#types.deref();
+    if (!types) this.#types = new WeakRef((types = new Map()));
+    let st = types.get(streamtype);
+    if (!st && (st = this.policy.streamtype(streamtype))) types.set(streamtype, st);
     if (!st) throw new SSError("unknown-streamtype", `the policy has no streamtype "${streamtype}"`);
-    const stream = new SecureStream(this.#env, st, handlers, user);
+    const stream = new SecureStream(this.#env, st, handlers, user, types);
     this.#streams.add(stream);
     const creating: { stream: SecureStream; error?: { thrown: unknown } } = { stream };
     const outer = this.#creating; // a handler may create streams too
@@ -110,7 +119,7 @@ export class SecureStreams {
    */
   usePolicy(policy: Policy): void {
     this.#policy = policy;
-    this.#types.clear();
+    this.#types = new WeakRef(new Map());
   }
 
   /** The policy new streams are made from; streams keep the one they were made from. */

@@ -53,7 +53,8 @@ export interface StreamEnvironment {
    * The connect options of each streamtype whose options depend on nothing
    * but its policy (no metadata in the endpoint, no client certificate from
    * the blobs): made once, frozen, and the same object for all its streams,
-   * which is also what a binding's pool compares first.
+   * which is also what a binding's pool compares first. Kept as long as the
+   * StreamType is (see SecureStreams).
    */
   readonly connectOptions: WeakMap<StreamType, ConnectOptions>;
   binding(protocol: string): ProtocolBinding | undefined;
@@ -129,10 +130,13 @@ export class SecureStream implements StreamApi {
   #timeoutTimer: unknown;
   #txLength: number | undefined;
   #depth = 0;
+  /** What the context keeps of its streamtypes while a stream is alive (see SecureStreams). */
+  readonly #types: unknown;
 
-  constructor(env: StreamEnvironment, policy: StreamType, handlers: StreamHandlers, user?: unknown) {
+  constructor(env: StreamEnvironment, policy: StreamType, handlers: StreamHandlers, user?: unknown, types?: unknown) {
     this.#env = env;
     this.#policy = policy;
+    this.#types = types;
     this.#handlers = handlers;
     this.streamtype = policy.name;
     this.user = user;

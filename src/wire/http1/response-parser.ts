@@ -113,9 +113,8 @@ const EMPTY = new Uint8Array(0);
  */
 export class Http1ResponseParser {
   readonly #on: Http1ParserOptions;
-  readonly #maxHeadBytes: number;
-  readonly #maxHeaders: number;
-  readonly #maxChunkLine: number;
+  /** One field for the three limits: on XS each field is a slot in every parser. */
+  readonly #limits: Required<Http1Limits>;
 
   #state: State = HEAD;
   #error: unknown;
@@ -151,9 +150,12 @@ export class Http1ResponseParser {
 
   constructor(options: Http1ParserOptions) {
     this.#on = options;
-    this.#maxHeadBytes = options.limits?.maxHeadBytes ?? DEFAULT_LIMITS.maxHeadBytes;
-    this.#maxHeaders = options.limits?.maxHeaders ?? DEFAULT_LIMITS.maxHeaders;
-    this.#maxChunkLine = options.limits?.maxChunkLine ?? DEFAULT_LIMITS.maxChunkLine;
+    const l = options.limits;
+    this.#limits = l ? {
+      maxHeadBytes: l.maxHeadBytes ?? DEFAULT_LIMITS.maxHeadBytes,
+      maxHeaders: l.maxHeaders ?? DEFAULT_LIMITS.maxHeaders,
+      maxChunkLine: l.maxChunkLine ?? DEFAULT_LIMITS.maxChunkLine,
+    } : DEFAULT_LIMITS;
   }
 
   /**
@@ -294,12 +296,12 @@ export class Http1ResponseParser {
           break;
         }
         case CHUNK_DATA_CR:
-          if (bytes[i] !== CR) throw this.#noCrlfAfterData(bytes[i]!);
+          if (bytes[i] !== CR) throw noCrlfAfterData(bytes[i]!, this.#chunkSize);
           i++;
           this.#state = CHUNK_DATA_LF;
           break;
         case CHUNK_DATA_LF:
-          if (bytes[i] !== LF) throw this.#noCrlfAfterData(bytes[i]!);
+          if (bytes[i] !== LF) throw noCrlfAfterData(bytes[i]!, this.#chunkSize);
           i++;
           this.#startChunk();
           break;
@@ -321,14 +323,14 @@ export class Http1ResponseParser {
    * it did not span pushes.
    */
   #readLine(bytes: Uint8Array, i: number): number {
-    const budget = this.#maxHeadBytes - this.#sectionBytes;
+    const budget = this.#limits.maxHeadBytes - this.#sectionBytes;
     const stop = Math.min(bytes.length, i + budget);
     const lf = bytes.subarray(i, stop).indexOf(LF);
     if (lf < 0) {
       if (stop - i === budget) {
         throw this.#state === HEAD
-          ? new Http1Error("head-too-large", `response head larger than ${this.#maxHeadBytes} bytes`)
-          : new Http1Error("bad-chunk", `trailer section larger than ${this.#maxHeadBytes} bytes`);
+          ? new Http1Error("head-too-large", `response head larger than ${this.#limits.maxHeadBytes} bytes`)
+          : new Http1Error("bad-chunk", `trailer section larger than ${this.#limits.maxHeadBytes} bytes`);
       }
       this.#append(bytes, i, stop);
       this.#sectionBytes += stop - i;
@@ -368,7 +370,7 @@ export class Http1ResponseParser {
    * a Uint8Array, where a search in text is one native call.
    */
   #wholeHead(bytes: Uint8Array, i: number): number {
-    const stop = Math.min(bytes.length, i + this.#maxHeadBytes);
+    const stop = Math.min(bytes.length, i + this.#limits.maxHeadBytes);
     let text = "";
     let end = -1;
     // the first piece as long as the previous head on this connection and a bit: the same server's heads differ little
@@ -383,7 +385,7 @@ export class Http1ResponseParser {
     const head = text.slice(0, end);
     if (!GOOD_HEAD.test(head)) return -1;
     const lines = head.split("\r\n");
-    if (lines.length - 1 > this.#maxHeaders) return -1;
+    if (lines.length - 1 > this.#limits.maxHeaders) return -1;
     const first = lines[0]!;
     const status = Number(first.slice(9, 12));
     if (status < 200) return -1;
@@ -407,7 +409,7 @@ export class Http1ResponseParser {
     const length = this.#lineLength + end - start;
     if (length > this.#line.length) {
       // Doubling keeps a line that arrives byte by byte linear; the budget caps it.
-      const grown = new Uint8Array(Math.min(this.#maxHeadBytes, Math.max(length, 2 * this.#line.length, 64)));
+      const grown = new Uint8Array(Math.min(this.#limits.maxHeadBytes, Math.max(length, 2 * this.#line.length, 64)));
       grown.set(this.#line.subarray(0, this.#lineLength));
       this.#line = grown;
     }
@@ -423,7 +425,7 @@ export class Http1ResponseParser {
       this.#headDone();
     } else {
       if (src[start] === SP || src[start] === HTAB) throw new Http1Error("bad-header", "folded header line (obs-fold)");
-      if (++this.#fields > this.#maxHeaders) throw new Http1Error("head-too-large", `more than ${this.#maxHeaders} header fields`);
+      if (++this.#fields > this.#limits.maxHeaders) throw new Http1Error("head-too-large", `more than ${this.#limits.maxHeaders} header fields`);
       this.#headers.push(parseField(src, start, end, "bad-header", "header"));
     }
   }
@@ -531,8 +533,8 @@ export class Http1ResponseParser {
   }
 
   #countChunkLine(): void {
-    if (++this.#chunkLineBytes > this.#maxChunkLine) {
-      throw new Http1Error("bad-chunk", `chunk-size line longer than ${this.#maxChunkLine} bytes`);
+    if (++this.#chunkLineBytes > this.#limits.maxChunkLine) {
+      throw new Http1Error("bad-chunk", `chunk-size line longer than ${this.#limits.maxChunkLine} bytes`);
     }
   }
 
@@ -555,11 +557,6 @@ export class Http1ResponseParser {
     }
   }
 
-  /** Typically a server that sent more data than the chunk size it announced. */
-  #noCrlfAfterData(c: number): Http1Error {
-    return new Http1Error("bad-chunk", `chunk data not followed by CRLF (${byteName(c)} after ${this.#chunkSize} bytes)`);
-  }
-
   /** Extensions are skipped, but still checked, so a stray LF or NUL cannot hide in them. */
   #chunkExtensionByte(c: number): void {
     this.#countChunkLine();
@@ -576,7 +573,7 @@ export class Http1ResponseParser {
       return;
     }
     if (src[start] === SP || src[start] === HTAB) throw new Http1Error("bad-chunk", "folded trailer line (obs-fold)");
-    if (++this.#fields > this.#maxHeaders) throw new Http1Error("bad-chunk", `more than ${this.#maxHeaders} trailer fields`);
+    if (++this.#fields > this.#limits.maxHeaders) throw new Http1Error("bad-chunk", `more than ${this.#limits.maxHeaders} trailer fields`);
     parseField(src, start, end, "bad-chunk", "trailer");
   }
 
@@ -593,6 +590,11 @@ export class Http1ResponseParser {
     }
     this.#on.onEnd();
   }
+}
+
+/** Typically a server that sent more data than the chunk size it announced. */
+function noCrlfAfterData(c: number, chunkSize: number): Http1Error {
+  return new Http1Error("bad-chunk", `chunk data not followed by CRLF (${byteName(c)} after ${chunkSize} bytes)`);
 }
 
 /** A field line without its CRLF; returns [lower-cased name, trimmed value]. */
