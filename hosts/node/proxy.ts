@@ -57,6 +57,9 @@ export interface ProxyOptions {
 export const PROXY_TX_CREDIT = 64 * 1024;
 export const PROXY_HIGH_WATER = 128 * 1024;
 export const PROXY_HANDSHAKE_MS = 3000;
+/** Payload flags of a message's first piece, and of its last. */
+const START_FLAGS = RxFlag.SOM | RxFlag.RELATED_START | RxFlag.POLL;
+const END_FLAGS = RxFlag.EOM | RxFlag.RELATED_END;
 /** Most spare rx buffers kept (each MAX_FRAME_PAYLOAD bytes). */
 const PROXY_SPARE_BUFFERS = 64;
 
@@ -197,8 +200,8 @@ class ProxyLink implements Host {
   /** Frames (each as its pieces) waiting for credit, or behind one that waits. */
   readonly #held: { chunks: Uint8Array[]; payload: number; bytes: number; spare?: Uint8Array }[] = [];
   #heldBytes = 0;
-  /** Rx payload of one message gathered within a tick (one buffer, or none): sent as one frame, not one per binding read. */
-  #rxParts: Uint8Array[] = [];
+  /** Rx payload of one message gathered within a tick: sent as one frame, not one per binding read. */
+  #rxBuffer: Uint8Array | undefined;
   #rxBytes = 0;
   #rxFlags = 0;
   #rxFlushDue = false;
@@ -280,7 +283,7 @@ class ProxyLink implements Host {
     this.#onward.clear();
     this.#tx.length = 0;
     this.#held.length = 0;
-    this.#rxParts = [];
+    this.#rxBuffer = undefined;
     this.#txQueued = this.#heldBytes = this.#rxBytes = 0;
     this.#socket.destroy();
     this.#gone();
@@ -379,7 +382,8 @@ class ProxyLink implements Host {
     this.#write(encodeCreateResult(0, st.number("client_buflen") ?? 0, [streamtype]));
     const o = this.#proxy.options;
     this.#ss = new SecureStreams(this, policy, {
-      bindings: o.bindings?.() ?? [createH1Binding({ idleMs: 0 }), createH2Binding(), ws, createMqttBinding()],
+      // h1 hands on each read whole, not in 4 KiB pieces: they are gathered into frames here anyway
+      bindings: o.bindings?.() ?? [createH1Binding({ idleMs: 0, rxMax: 1 << 20 }), createH2Binding(), ws, createMqttBinding()],
       strict: o.strict,
       ...(o.responseTimeoutMs === undefined ? {} : { responseTimeoutMs: o.responseTimeoutMs }),
     });
@@ -411,29 +415,32 @@ class ProxyLink implements Host {
       this.#queue(encodePerf(payload), 0);
       return Ret.OK;
     }
-    // a new message, an ended one, or a full frame: what is gathered goes first
-    const room = (this.#rxParts[0]?.length ?? this.#rxMax) - this.#rxBytes;
+    // a new message or an ended one: what is gathered goes first
     // an empty piece is a marker (lws' EOM after the body): a frame of its own, so that the
     // client's app sees it apart, as in-process (a DISCONNECT_ME before it means no EOM)
-    if (flags & RxFlag.SOM || this.#rxFlags & RxFlag.EOM || payload.length > room || payload.length === 0) this.#flushRx();
-    if (payload.length > this.#rxMax) {
-      // larger than a gathered frame may be (a small credit): on its own, as it came
-      if (flags & RxFlag.SOM) this.#sendMetadata();
-      this.#queueChunks([encodeRxHead(payload.length, flags, Math.round(this.now() * 1000)), payload.slice()], payload.length);
-      return Ret.OK;
-    }
+    if (flags & RxFlag.SOM || this.#rxFlags & RxFlag.EOM || payload.length === 0) this.#flushRx();
     if (flags & RxFlag.SOM) this.#sendMetadata();
     if (payload.length === 0) {
       this.#queueChunks([encodeRxHead(0, flags, Math.round(this.now() * 1000))], 0);
       return Ret.OK;
     }
-    if (this.#rxParts.length === 0) this.#rxFlags = flags & ~RxFlag.RIDESHARE;
-    else this.#rxFlags |= flags & (RxFlag.EOM | RxFlag.RELATED_END);
-    // copied: a binding's payload is only lent for the call
-    // sized for a run of reads like this one, not for the largest frame
-    if (this.#rxParts.length === 0) this.#rxParts.push(this.#proxy.takeBuffer(Math.min(this.#rxMax, Math.max(payload.length * 16, 4096))));
-    this.#rxParts[0]!.set(payload, this.#rxBytes);
-    this.#rxBytes += payload.length;
+    // copied (a binding's payload is only lent for the call) into frames filled to the brim: a piece
+    // that does not fit goes on in the next frame, the start flags on its first part, the end flags on its last
+    flags &= ~RxFlag.RIDESHARE;
+    let at = 0;
+    do {
+      if (this.#rxBuffer && this.#rxBytes === this.#rxBuffer.length) this.#flushRx();
+      if (!this.#rxBuffer) {
+        // sized for a run of reads like this one, not for the largest frame
+        this.#rxBuffer = this.#proxy.takeBuffer(Math.min(this.#rxMax, Math.max((payload.length - at) * 16, 4096)));
+        this.#rxFlags = at === 0 ? flags & ~END_FLAGS : flags & ~(START_FLAGS | END_FLAGS);
+      }
+      const take = Math.min(this.#rxBuffer.length - this.#rxBytes, payload.length - at);
+      this.#rxBuffer.set(take === payload.length ? payload : payload.subarray(at, at + take), this.#rxBytes);
+      this.#rxBytes += take;
+      at += take;
+    } while (at < payload.length);
+    this.#rxFlags |= flags & END_FLAGS;
     if (!this.#rxFlushDue) {
       this.#rxFlushDue = true;
       process.nextTick(() => this.#flushRx());
@@ -443,10 +450,10 @@ class ProxyLink implements Host {
 
   #flushRx(): void {
     this.#rxFlushDue = false;
-    if (this.#rxParts.length === 0 || this.#closed) return;
-    const buffer = this.#rxParts[0]!;
+    const buffer = this.#rxBuffer;
+    if (!buffer || this.#closed) return;
     const gathered = buffer.subarray(0, this.#rxBytes);
-    this.#rxParts = [];
+    this.#rxBuffer = undefined;
     this.#rxBytes = 0;
     const head = encodeRxHead(gathered.length, this.#rxFlags, Math.round(this.now() * 1000));
     this.#rxFlags = 0;

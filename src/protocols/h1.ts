@@ -54,7 +54,7 @@ interface Request {
   readonly body: BodyWriter | undefined;
 }
 
-/** How many idle connections the h1 binding keeps for the next streams, and how long. */
+/** How many idle connections the h1 binding keeps for the next streams, and how long; how large its rx pieces are. */
 export interface H1BindingOptions {
   /** Idle connections kept per trust context (the same connect options, every field). Default 1; 0 turns reuse off. */
   readonly idlePerOrigin?: number;
@@ -62,6 +62,11 @@ export interface H1BindingOptions {
   readonly idleTotal?: number;
   /** How long an idle connection is kept, in ms. Default 3000; 0 turns reuse off. */
   readonly idleMs?: number;
+  /**
+   * Largest piece of a body handed to onRx (default H1_RX_MAX). ss-proxy,
+   * which gathers the pieces into frames of 64 KiB, takes each read whole.
+   */
+  readonly rxMax?: number;
 }
 
 /** Defaults that fit an ESP32: an idle TLS connection holds its TLS state and buffers. */
@@ -88,6 +93,8 @@ class H1Pool implements H1Binding {
   readonly #perOrigin: number;
   readonly #total: number;
   readonly #idleMs: number;
+  /** @internal */
+  readonly rxMax: number;
   /** Idle connections, oldest first. */
   readonly #idle: H1Connection[] = [];
   /**
@@ -103,6 +110,7 @@ class H1Pool implements H1Binding {
     this.#idleMs = o.idleMs ?? H1_IDLE_DEFAULTS.idleMs;
     this.#perOrigin = this.#idleMs > 0 ? o.idlePerOrigin ?? H1_IDLE_DEFAULTS.idlePerOrigin : 0;
     this.#total = this.#perOrigin > 0 ? o.idleTotal ?? H1_IDLE_DEFAULTS.idleTotal : 0;
+    this.rxMax = Math.max(1, o.rxMax ?? H1_RX_MAX);
   }
 
   get idle(): number {
@@ -605,10 +613,11 @@ class H1Connection implements Connection {
 
   #onBody(bytes: Uint8Array): void {
     if (this.#phase === "closed" || !this.#head || this.#isRedirect(this.#head)) return;
-    for (let at = 0; at < bytes.length; at += H1_RX_MAX) {
+    const max = this.#pool.rxMax;
+    for (let at = 0; at < bytes.length; at += max) {
       const flags = this.#messageOpen ? 0 : RxFlag.SOM;
       this.#messageOpen = true;
-      if (!this.#link.rx(bytes.length <= H1_RX_MAX ? bytes : bytes.subarray(at, at + H1_RX_MAX), flags)) return;
+      if (!this.#link.rx(bytes.length <= max ? bytes : bytes.subarray(at, at + max), flags)) return;
     }
   }
 

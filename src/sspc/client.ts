@@ -66,6 +66,16 @@ const DISCONNECT_SOON = 256;
 
 type LinkPhase = "down" | "connecting" | "creating" | "created";
 
+/**
+ * A large rx frame that arrives split across reads (most of them: the proxy
+ * fills 64 KiB frames, a read holds at most as much) is handed on in the
+ * pieces the reads hold, not gathered: no frame-sized array per frame, which
+ * on the device would not fit, and on Node cost a copy and the garbage.
+ */
+function newDecoder(): ClientBoundDecoder {
+  return new ClientBoundDecoder({ maxGather: SSPC_RX_PIECE });
+}
+
 /** Streams through one proxy: a factory for SspcStream, as SecureStreams is for local ones. */
 export class SspcContext {
   readonly host: Host;
@@ -114,7 +124,7 @@ export class SspcStream implements StreamApi {
   #depth = 0;
   #link: ByteStream | undefined;
   #phase: LinkPhase = "down";
-  #decoder = new ClientBoundDecoder();
+  #decoder = newDecoder();
   #writable = true;
   #pumping = false;
   #attempts = 0;
@@ -230,7 +240,7 @@ export class SspcStream implements StreamApi {
   #openLink(): void {
     if (this.destroyed || this.#link) return;
     this.#phase = "connecting";
-    this.#decoder = new ClientBoundDecoder();
+    this.#decoder = newDecoder();
     this.#writable = true;
     this.#txCredit = undefined;
     this.#rxConsumed = 0;
