@@ -382,8 +382,9 @@ class ProxyLink implements Host {
     this.#write(encodeCreateResult(0, st.number("client_buflen") ?? 0, [streamtype]));
     const o = this.#proxy.options;
     this.#ss = new SecureStreams(this, policy, {
-      // h1 hands on each read whole, not in 4 KiB pieces: they are gathered into frames here anyway
-      bindings: o.bindings?.() ?? [createH1Binding({ idleMs: 0, rxMax: 1 << 20 }), createH2Binding(), ws, createMqttBinding()],
+      // h1 hands on each read whole, not in 4 KiB pieces (they are gathered into frames here anyway),
+      // and its reads are lent: #onRx copies each piece at once
+      bindings: o.bindings?.() ?? [createH1Binding({ idleMs: 0, rxMax: 1 << 20, lendReads: true }), createH2Binding(), ws, createMqttBinding()],
       strict: o.strict,
       ...(o.responseTimeoutMs === undefined ? {} : { responseTimeoutMs: o.responseTimeoutMs }),
     });

@@ -67,6 +67,12 @@ export interface H1BindingOptions {
    * which gathers the pieces into frames of 64 KiB, takes each read whole.
    */
   readonly rxMax?: number;
+  /**
+   * The streams' apps read each onRx payload during the call only (ss-proxy
+   * copies it into its frames): the connections' reads are lent
+   * (ConnectOptions.lendReads); the parser copies what it keeps of a read.
+   */
+  readonly lendReads?: boolean;
 }
 
 /** Defaults that fit an ESP32: an idle TLS connection holds its TLS state and buffers. */
@@ -95,6 +101,8 @@ class H1Pool implements H1Binding {
   readonly #idleMs: number;
   /** @internal */
   readonly rxMax: number;
+  /** @internal */
+  readonly lendReads: boolean;
   /** Idle connections, oldest first. */
   readonly #idle: H1Connection[] = [];
   /**
@@ -111,6 +119,7 @@ class H1Pool implements H1Binding {
     this.#perOrigin = this.#idleMs > 0 ? o.idlePerOrigin ?? H1_IDLE_DEFAULTS.idlePerOrigin : 0;
     this.#total = this.#perOrigin > 0 ? o.idleTotal ?? H1_IDLE_DEFAULTS.idleTotal : 0;
     this.rxMax = Math.max(1, o.rxMax ?? H1_RX_MAX);
+    this.lendReads = o.lendReads === true;
   }
 
   get idle(): number {
@@ -324,7 +333,7 @@ class H1Connection implements Connection {
     // Every callback is guarded: an exception out of a host callback would end
     // the Node program or abort the XS machine (device). A handler's own
     // throw is contained by the stream already; what gets here is a bug of ours.
-    this.#stream = this.#link.host.connect(this.#options, {
+    this.#stream = this.#link.host.connect(this.#pool.lendReads ? { ...this.#options, lendReads: true } : this.#options, {
       onConnected: (info) => {
         try {
           this.#onConnected(info);
