@@ -28,7 +28,7 @@ import { createMqttBinding } from "../../src/protocols/mqtt.js";
 import { utf8Decode, utf8Encode } from "../../src/util/utf8.js";
 import {
   ProxyBoundDecoder, SssError, TIMEOUT_CANCEL, type ProxyBound,
-  encodeCreateResult, encodeMetadata, encodePerf, encodeRxCredit, encodeRxHead, encodeState, MAX_FRAME_PAYLOAD,
+  encodeCreateResult, encodeMetadata, encodePerf, encodeRxCredit, encodeRxHead, encodeState, MAX_FRAME_PAYLOAD, RX_HEAD, writeRxHead,
 } from "../../src/wire/sss/index.js";
 import { NodeHost } from "./host.js";
 
@@ -60,7 +60,7 @@ export const PROXY_HANDSHAKE_MS = 3000;
 /** Payload flags of a message's first piece, and of its last. */
 const START_FLAGS = RxFlag.SOM | RxFlag.RELATED_START | RxFlag.POLL;
 const END_FLAGS = RxFlag.EOM | RxFlag.RELATED_END;
-/** Most spare rx buffers kept (each MAX_FRAME_PAYLOAD bytes). */
+/** Most spare rx buffers kept (each a whole frame: RX_HEAD + MAX_FRAME_PAYLOAD bytes). */
 const PROXY_SPARE_BUFFERS = 64;
 
 /** Where to listen. */
@@ -90,15 +90,18 @@ export class SsProxy {
   /** Frame-sized rx buffers whose write has finished, for the next frame (no allocation, no GC, per 64 KiB). */
   readonly #spare: Buffer[] = [];
 
-  /** @internal A buffer of `size` bytes for gathering rx payload: a spare one when it is frame-sized. */
-  takeBuffer(size: number): Uint8Array {
-    if (size === MAX_FRAME_PAYLOAD) return this.#spare.pop() ?? Buffer.allocUnsafeSlow(size);
-    return new Uint8Array(size);
+  /**
+   * @internal A buffer for one RX_PAYLOAD frame of up to `size` payload
+   * bytes, its head included (RX_HEAD + size): a spare one when it is frame-sized.
+   */
+  takeBuffer(size: number): Buffer {
+    if (size === MAX_FRAME_PAYLOAD) return this.#spare.pop() ?? Buffer.allocUnsafeSlow(RX_HEAD + size);
+    return Buffer.allocUnsafe(RX_HEAD + size);
   }
 
   /** @internal A buffer from takeBuffer() the socket has written. */
-  giveBack(buffer: Uint8Array): void {
-    if (buffer.length === MAX_FRAME_PAYLOAD && buffer instanceof Buffer && this.#spare.length < PROXY_SPARE_BUFFERS) this.#spare.push(buffer);
+  giveBack(buffer: Buffer): void {
+    if (buffer.length === RX_HEAD + MAX_FRAME_PAYLOAD && this.#spare.length < PROXY_SPARE_BUFFERS) this.#spare.push(buffer);
   }
 
   constructor(options: ProxyOptions) {
@@ -198,10 +201,10 @@ class ProxyLink implements Host {
   /** Payload bytes the client lets us send. */
   #rxCredit = 0;
   /** Frames (each as its pieces) waiting for credit, or behind one that waits. */
-  readonly #held: { chunks: Uint8Array[]; payload: number; bytes: number; spare?: Uint8Array }[] = [];
+  readonly #held: { chunks: Uint8Array[]; payload: number; bytes: number; spare?: Buffer }[] = [];
   #heldBytes = 0;
   /** Rx payload of one message gathered within a tick: sent as one frame, not one per binding read. */
-  #rxBuffer: Uint8Array | undefined;
+  #rxBuffer: Buffer | undefined;
   #rxBytes = 0;
   #rxFlags = 0;
   #rxFlushDue = false;
@@ -430,14 +433,14 @@ class ProxyLink implements Host {
     flags &= ~RxFlag.RIDESHARE;
     let at = 0;
     do {
-      if (this.#rxBuffer && this.#rxBytes === this.#rxBuffer.length) this.#flushRx();
+      if (this.#rxBuffer && RX_HEAD + this.#rxBytes === this.#rxBuffer.length) this.#flushRx();
       if (!this.#rxBuffer) {
         // sized for a run of reads like this one, not for the largest frame
         this.#rxBuffer = this.#proxy.takeBuffer(Math.min(this.#rxMax, Math.max((payload.length - at) * 16, 4096)));
         this.#rxFlags = at === 0 ? flags & ~END_FLAGS : flags & ~(START_FLAGS | END_FLAGS);
       }
-      const take = Math.min(this.#rxBuffer.length - this.#rxBytes, payload.length - at);
-      this.#rxBuffer.set(take === payload.length ? payload : payload.subarray(at, at + take), this.#rxBytes);
+      const take = Math.min(this.#rxBuffer.length - RX_HEAD - this.#rxBytes, payload.length - at);
+      this.#rxBuffer.set(take === payload.length ? payload : payload.subarray(at, at + take), RX_HEAD + this.#rxBytes);
       this.#rxBytes += take;
       at += take;
     } while (at < payload.length);
@@ -453,12 +456,13 @@ class ProxyLink implements Host {
     this.#rxFlushDue = false;
     const buffer = this.#rxBuffer;
     if (!buffer || this.#closed) return;
-    const gathered = buffer.subarray(0, this.#rxBytes);
+    const payload = this.#rxBytes;
     this.#rxBuffer = undefined;
     this.#rxBytes = 0;
-    const head = encodeRxHead(gathered.length, this.#rxFlags, Math.round(this.now() * 1000));
+    // the head goes in front of the payload gathered behind it: one array, one chunk to write
+    writeRxHead(buffer, 0, payload, this.#rxFlags, Math.round(this.now() * 1000));
     this.#rxFlags = 0;
-    this.#queueChunks([head, gathered], gathered.length, buffer);
+    this.#queueChunks([buffer.subarray(0, RX_HEAD + payload)], payload, buffer);
   }
 
   #onTx(max: number, flags: number): { payload: Uint8Array; flags: number } | HandlerReturn {
@@ -512,7 +516,7 @@ class ProxyLink implements Host {
   }
 
   /** `spare`: the buffer under the last chunk, given back to the proxy once written. */
-  #queueChunks(chunks: Uint8Array[], payload: number, spare?: Uint8Array): void {
+  #queueChunks(chunks: Uint8Array[], payload: number, spare?: Buffer): void {
     if (this.#held.length === 0 && payload <= this.#rxCredit) {
       this.#rxCredit -= payload;
       this.#writeAll(chunks, spare);
@@ -536,7 +540,7 @@ class ProxyLink implements Host {
     this.#relieve();
   }
 
-  #writeAll(chunks: Uint8Array[], spare: Uint8Array | undefined): void {
+  #writeAll(chunks: Uint8Array[], spare: Buffer | undefined): void {
     for (let i = 0; i < chunks.length - 1; i++) this.#write(chunks[i]!);
     this.#write(chunks[chunks.length - 1]!, spare && (() => this.#proxy.giveBack(spare)));
   }

@@ -108,18 +108,28 @@ export function encodeRx(payload: Uint8Array, flags: number, timeUs = 0, ridesha
   return payloadFrame(ToClient.RX_PAYLOAD, payload, f, latencyUs, timeUs, rideshare);
 }
 
+/** Bytes of an RX_PAYLOAD before its payload (without a rideshare name). */
+export const RX_HEAD = FRAME_HEADER + PAYLOAD_PREFIX;
+
 /**
  * The 19 bytes before an RX_PAYLOAD's payload of `length` bytes: to send a
  * payload gathered from pieces without copying them into one array.
  */
 export function encodeRxHead(length: number, flags: number, timeUs = 0): Uint8Array {
-  if (PAYLOAD_PREFIX + length > MAX_BODY) throw new SssError("too-large", `a payload of ${length} bytes does not fit a frame`);
-  const out = frame(ToClient.RX_PAYLOAD, PAYLOAD_PREFIX);
-  out[1] = (PAYLOAD_PREFIX + length) >> 8;
-  out[2] = (PAYLOAD_PREFIX + length) & 0xff;
-  put32(out, 3, u32(flags & ~RIDESHARE_FLAG, "flags"));
-  putU64(out, 11, timeUs, "timestamp");
+  const out = new Uint8Array(RX_HEAD);
+  writeRxHead(out, 0, length, flags, timeUs);
   return out;
+}
+
+/** encodeRxHead's bytes written into `out` at `at`: before a payload gathered behind them, one array for the frame. */
+export function writeRxHead(out: Uint8Array, at: number, length: number, flags: number, timeUs = 0): void {
+  if (PAYLOAD_PREFIX + length > MAX_BODY) throw new SssError("too-large", `a payload of ${length} bytes does not fit a frame`);
+  out[at] = ToClient.RX_PAYLOAD;
+  out[at + 1] = (PAYLOAD_PREFIX + length) >> 8;
+  out[at + 2] = (PAYLOAD_PREFIX + length) & 0xff;
+  put32(out, at + 3, u32(flags & ~RIDESHARE_FLAG, "flags"));
+  put32(out, at + 7, 0);
+  putU64(out, at + 11, timeUs, "timestamp");
 }
 
 /**
