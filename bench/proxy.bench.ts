@@ -168,6 +168,7 @@ async function main(): Promise<void> {
   console.log(`  the same, reads lent (an app that reads rx during onRx only: lendReads in-process, lendRx through the proxy):`);
   console.log(`  throughput, ${STREAMS} x ${MIB} MiB:  in-process ${til.toFixed(1)} MB/s   proxy ${tpl.toFixed(1)} MB/s   (${(tpl / til).toFixed(2)}x)`);
   console.log(`  CPU per MB downloaded: in-process ${perMb(cpu.inLent)};  through the proxy ${perMb(cpu.proxyLent)}`);
+  console.log(`  (lent through the proxy against in-process as any app: ${(tpl / ti).toFixed(2)}x)`);
   if (h2) console.log(`  h2 throughput, ${STREAMS} x 1 MiB:  in-process ${median(h.in).toFixed(1)} MB/s   proxy ${median(h.proxy).toFixed(1)} MB/s   (${(median(h.proxy) / median(h.in)).toFixed(2)}x)`);
   console.log(`  time per 64 B transaction:   in-process ${li.toFixed(0)} µs   proxy ${lp.toFixed(0)} µs   (${(li / lp).toFixed(2)}x)`);
   const line = (name: string, unit: string, ours: number, theirs: number, ratio: number) =>
