@@ -7,10 +7,11 @@
 // and with reads lent on both sides (this app reads rx during onRx only:
 // h1's lendReads in-process, SSPC's lendRx through the proxy). Each prints
 // the CPU ms per MB of this process (app and body server) and of the proxy.
-// On the 2-core development machine, shared with other work, three runs gave
-// h1 ratios of 0.38 to 0.57 (lent: 0.36 to 0.61; before lent reads and the
-// other changes in docs/serialization.md, "Throughput": 0.29 to 0.42), the
-// proxy process 0.75 to 0.92 ms/MB (before: 1.67 to 1.91).
+// On the 2-core development machine, shared with other work, six runs gave
+// h1 ratios of 0.38 to 0.74, median 0.55 (lent: 0.26 to 0.61, median 0.50;
+// before lent reads and the other changes in docs/serialization.md,
+// "Throughput": 0.29 to 0.42, median 0.37), the proxy process 0.75 to 0.92
+// ms/MB (before: 1.52 to 2.03).
 //
 // Run: npm run bench:proxy (build + node dist/bench/proxy.bench.js).
 // Options (environment): PROXY_BENCH_ROUNDS (default 5), PROXY_BENCH_MIB
