@@ -54,6 +54,13 @@ export interface ConnectOptions {
   readonly tls?: TlsOptions;
   /** Give up (kind "timeout") if not connected, TLS included, within this many ms. */
   readonly timeoutMs?: number;
+  /**
+   * The receiver reads each onData array during the call only, and copies
+   * what it keeps: the host may read into the same memory again, sparing an
+   * allocation per read (on Node, most of a fast download's garbage).
+   * A host may ignore it.
+   */
+  readonly lendReads?: boolean;
 }
 
 /** A proxy on the way to the server: a SOCKS5 proxy (RFC 1928), with RFC 1929 credentials if given. */

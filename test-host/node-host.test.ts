@@ -184,6 +184,28 @@ test("plain TCP: connects, echoes both ways, reports the server's close", limit,
   }
 });
 
+test("plain TCP with lendReads: 4 MB arrive whole as views of the host's one buffer (no array per read), then the server's close", limit, async (t) => {
+  const body = Buffer.alloc(4 << 20);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 31 + (i >> 12)) & 0xff;
+  const port = await listen(t, net.createServer((socket) => socket.end(body)));
+  const kept: Buffer[] = [];
+  const memories = new Set<ArrayBufferLike>();
+  const ended = await new Promise<string>((resolve) => {
+    host.connect({ host: "127.0.0.1", port, lendReads: true }, {
+      onConnected: () => undefined,
+      // lent: what is kept is copied during the call
+      onData: (bytes) => { memories.add(bytes.buffer); kept.push(Buffer.from(bytes)); },
+      onWritable: () => undefined,
+      onClosed: () => resolve("closed"),
+      onError: (e) => resolve(`error ${e.kind}: ${e.message}`),
+    });
+  });
+  assert.equal(ended, "closed");
+  assert.ok(Buffer.concat(kept).equals(body), "the bytes arrive whole and in order");
+  assert.ok(kept.length > 1, `${kept.length} reads`);
+  assert.equal(memories.size, 1, "every read is a view of the same memory");
+});
+
 test("plain TCP by name: resolves localhost and times the lookup", limit, async (t) => {
   const port = await listen(t, net.createServer(echo));
   const r = await outcome({ host: "localhost", port }, chat);

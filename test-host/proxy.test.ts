@@ -280,6 +280,19 @@ test("200 concurrent SSPC streams × 1 MB through one ss-proxy: all intact; the 
   }
 });
 
+test("lent reads (SSPC lendRx, and the proxy's h1 connections): 8 concurrent downloads of 8 MiB and one of 1 byte arrive intact", async () => {
+  const { where, proxy } = await inProcessProxy();
+  // the app hashes each piece during onRx (lendRx's promise): a piece overwritten by a later read would change the hash
+  const ctx = sspc(proxyAt(where), { lendRx: true });
+  const sizes = [...Array.from({ length: 8 }, () => 8 << 20), 1];
+  const results = await Promise.all(sizes.map((n) => sspcDownload(ctx, "get", n)));
+  results.forEach((r, i) => {
+    assert.equal(r.sha, sha(bodyOf(sizes[i]!)), `download ${i}`);
+    assert.ok(r.states.includes("QOS_ACK_REMOTE"), r.states.join(" "));
+  });
+  await proxy.close();
+});
+
 test("killing the proxy mid-stream: the app sees DISCONNECTED, the client retries, and the transaction completes when the proxy is back", async () => {
   const sock = path.join(tmp, "restart.sock");
   let p = await startProxyChild(policyFile, ["--unix", sock]);

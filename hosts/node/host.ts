@@ -77,6 +77,15 @@ export class NodeHost implements Host {
   readonly tlsContexts = new TlsContextCache();
   /** @internal What the TLS first-flight readers of this host's connections did, summed (a test reads it). */
   readonly flightWork = { scanned: 0, copied: 0 };
+  #readBuffer: Buffer | undefined;
+
+  /**
+   * @internal The memory every lendReads connection reads into: one for the
+   * host, since each read is handed on and done with before the next.
+   */
+  get readBuffer(): Buffer {
+    return (this.#readBuffer ??= Buffer.allocUnsafeSlow(LENT_READ_BYTES));
+  }
 
   constructor(options: NodeHostOptions = {}) {
     // as on the device: a value over one stored value's limit goes in pieces
@@ -136,6 +145,9 @@ export class NodeHost implements Host {
   }
 }
 
+
+/** The most one lent read takes: larger than Node's 64 KiB, so that a fast stream needs fewer reads. */
+const LENT_READ_BYTES = 256 * 1024;
 
 /** Longest delay setTimeout takes; a longer one fires after 1 ms (Node's TimeoutOverflowWarning). */
 const MAX_SET_TIMEOUT = 2 ** 31 - 1;
@@ -309,8 +321,19 @@ class NodeStream implements ByteStream {
     if (this.#phase !== "dns") return;
     const start = performance.now();
     let tcp: net.Socket;
+    // lent reads (ConnectOptions.lendReads) go into the host's one buffer: plain connections only
+    // (TLS and a SOCKS5 handshake read the socket themselves)
+    const lent = this.#options.lendReads && this.#tls === undefined && this.#via === undefined ? {
+      onread: {
+        buffer: this.#host.readBuffer,
+        callback: (n: number, buffer: Buffer) => {
+          if (this.#phase === "open") this.#handlers.onData(new Uint8Array(buffer.buffer, buffer.byteOffset, n));
+          return true;
+        },
+      },
+    } : {};
     try {
-      tcp = net.connect(local ? { path: address } : { host: address, port: this.#via?.socks5.port ?? this.#options.port, noDelay: true });
+      tcp = net.connect(local ? { path: address, ...lent } : { host: address, port: this.#via?.socks5.port ?? this.#options.port, noDelay: true, ...lent });
     } catch (error) {
       // Bad arguments, such as a port out of range.
       return this.#fail("other", `${this.#where}: ${(error as Error).message}`);

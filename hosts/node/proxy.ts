@@ -28,7 +28,7 @@ import { createMqttBinding } from "../../src/protocols/mqtt.js";
 import { utf8Decode, utf8Encode } from "../../src/util/utf8.js";
 import {
   ProxyBoundDecoder, SssError, TIMEOUT_CANCEL, type ProxyBound,
-  encodeCreateResult, encodeMetadata, encodePerf, encodeRxCredit, encodeRxHead, encodeState, MAX_FRAME_PAYLOAD,
+  encodeCreateResult, encodeMetadata, encodePerf, encodeRxCredit, encodeRxHead, encodeState, MAX_FRAME_PAYLOAD, RX_HEAD, writeRxHead,
 } from "../../src/wire/sss/index.js";
 import { NodeHost } from "./host.js";
 
@@ -57,7 +57,10 @@ export interface ProxyOptions {
 export const PROXY_TX_CREDIT = 64 * 1024;
 export const PROXY_HIGH_WATER = 128 * 1024;
 export const PROXY_HANDSHAKE_MS = 3000;
-/** Most spare rx buffers kept (each MAX_FRAME_PAYLOAD bytes). */
+/** Payload flags of a message's first piece, and of its last. */
+const START_FLAGS = RxFlag.SOM | RxFlag.RELATED_START | RxFlag.POLL;
+const END_FLAGS = RxFlag.EOM | RxFlag.RELATED_END;
+/** Most spare rx buffers kept (each a whole frame: RX_HEAD + MAX_FRAME_PAYLOAD bytes). */
 const PROXY_SPARE_BUFFERS = 64;
 
 /** Where to listen. */
@@ -87,15 +90,18 @@ export class SsProxy {
   /** Frame-sized rx buffers whose write has finished, for the next frame (no allocation, no GC, per 64 KiB). */
   readonly #spare: Buffer[] = [];
 
-  /** @internal A buffer of `size` bytes for gathering rx payload: a spare one when it is frame-sized. */
-  takeBuffer(size: number): Uint8Array {
-    if (size === MAX_FRAME_PAYLOAD) return this.#spare.pop() ?? Buffer.allocUnsafeSlow(size);
-    return new Uint8Array(size);
+  /**
+   * @internal A buffer for one RX_PAYLOAD frame of up to `size` payload
+   * bytes, its head included (RX_HEAD + size): a spare one when it is frame-sized.
+   */
+  takeBuffer(size: number): Buffer {
+    if (size === MAX_FRAME_PAYLOAD) return this.#spare.pop() ?? Buffer.allocUnsafeSlow(RX_HEAD + size);
+    return Buffer.allocUnsafe(RX_HEAD + size);
   }
 
   /** @internal A buffer from takeBuffer() the socket has written. */
-  giveBack(buffer: Uint8Array): void {
-    if (buffer.length === MAX_FRAME_PAYLOAD && buffer instanceof Buffer && this.#spare.length < PROXY_SPARE_BUFFERS) this.#spare.push(buffer);
+  giveBack(buffer: Buffer): void {
+    if (buffer.length === RX_HEAD + MAX_FRAME_PAYLOAD && this.#spare.length < PROXY_SPARE_BUFFERS) this.#spare.push(buffer);
   }
 
   constructor(options: ProxyOptions) {
@@ -195,10 +201,10 @@ class ProxyLink implements Host {
   /** Payload bytes the client lets us send. */
   #rxCredit = 0;
   /** Frames (each as its pieces) waiting for credit, or behind one that waits. */
-  readonly #held: { chunks: Uint8Array[]; payload: number; bytes: number; spare?: Uint8Array }[] = [];
+  readonly #held: { chunks: Uint8Array[]; payload: number; bytes: number; spare?: Buffer }[] = [];
   #heldBytes = 0;
-  /** Rx payload of one message gathered within a tick (one buffer, or none): sent as one frame, not one per binding read. */
-  #rxParts: Uint8Array[] = [];
+  /** Rx payload of one message gathered within a tick: sent as one frame, not one per binding read. */
+  #rxBuffer: Buffer | undefined;
   #rxBytes = 0;
   #rxFlags = 0;
   #rxFlushDue = false;
@@ -280,7 +286,7 @@ class ProxyLink implements Host {
     this.#onward.clear();
     this.#tx.length = 0;
     this.#held.length = 0;
-    this.#rxParts = [];
+    this.#rxBuffer = undefined;
     this.#txQueued = this.#heldBytes = this.#rxBytes = 0;
     this.#socket.destroy();
     this.#gone();
@@ -379,7 +385,9 @@ class ProxyLink implements Host {
     this.#write(encodeCreateResult(0, st.number("client_buflen") ?? 0, [streamtype]));
     const o = this.#proxy.options;
     this.#ss = new SecureStreams(this, policy, {
-      bindings: o.bindings?.() ?? [createH1Binding({ idleMs: 0 }), createH2Binding(), ws, createMqttBinding()],
+      // h1 hands on each read whole, not in 4 KiB pieces (they are gathered into frames here anyway),
+      // and its reads are lent: #onRx copies each piece at once
+      bindings: o.bindings?.() ?? [createH1Binding({ idleMs: 0, rxMax: 1 << 20, lendReads: true }), createH2Binding(), ws, createMqttBinding()],
       strict: o.strict,
       ...(o.responseTimeoutMs === undefined ? {} : { responseTimeoutMs: o.responseTimeoutMs }),
     });
@@ -411,29 +419,32 @@ class ProxyLink implements Host {
       this.#queue(encodePerf(payload), 0);
       return Ret.OK;
     }
-    // a new message, an ended one, or a full frame: what is gathered goes first
-    const room = (this.#rxParts[0]?.length ?? this.#rxMax) - this.#rxBytes;
+    // a new message or an ended one: what is gathered goes first
     // an empty piece is a marker (lws' EOM after the body): a frame of its own, so that the
     // client's app sees it apart, as in-process (a DISCONNECT_ME before it means no EOM)
-    if (flags & RxFlag.SOM || this.#rxFlags & RxFlag.EOM || payload.length > room || payload.length === 0) this.#flushRx();
-    if (payload.length > this.#rxMax) {
-      // larger than a gathered frame may be (a small credit): on its own, as it came
-      if (flags & RxFlag.SOM) this.#sendMetadata();
-      this.#queueChunks([encodeRxHead(payload.length, flags, Math.round(this.now() * 1000)), payload.slice()], payload.length);
-      return Ret.OK;
-    }
+    if (flags & RxFlag.SOM || this.#rxFlags & RxFlag.EOM || payload.length === 0) this.#flushRx();
     if (flags & RxFlag.SOM) this.#sendMetadata();
     if (payload.length === 0) {
       this.#queueChunks([encodeRxHead(0, flags, Math.round(this.now() * 1000))], 0);
       return Ret.OK;
     }
-    if (this.#rxParts.length === 0) this.#rxFlags = flags & ~RxFlag.RIDESHARE;
-    else this.#rxFlags |= flags & (RxFlag.EOM | RxFlag.RELATED_END);
-    // copied: a binding's payload is only lent for the call
-    // sized for a run of reads like this one, not for the largest frame
-    if (this.#rxParts.length === 0) this.#rxParts.push(this.#proxy.takeBuffer(Math.min(this.#rxMax, Math.max(payload.length * 16, 4096))));
-    this.#rxParts[0]!.set(payload, this.#rxBytes);
-    this.#rxBytes += payload.length;
+    // copied (a binding's payload is only lent for the call) into frames filled to the brim: a piece
+    // that does not fit goes on in the next frame, the start flags on its first part, the end flags on its last
+    flags &= ~RxFlag.RIDESHARE;
+    let at = 0;
+    do {
+      if (this.#rxBuffer && RX_HEAD + this.#rxBytes === this.#rxBuffer.length) this.#flushRx();
+      if (!this.#rxBuffer) {
+        // sized for a run of reads like this one, not for the largest frame
+        this.#rxBuffer = this.#proxy.takeBuffer(Math.min(this.#rxMax, Math.max((payload.length - at) * 16, 4096)));
+        this.#rxFlags = at === 0 ? flags & ~END_FLAGS : flags & ~(START_FLAGS | END_FLAGS);
+      }
+      const take = Math.min(this.#rxBuffer.length - RX_HEAD - this.#rxBytes, payload.length - at);
+      this.#rxBuffer.set(take === payload.length ? payload : payload.subarray(at, at + take), RX_HEAD + this.#rxBytes);
+      this.#rxBytes += take;
+      at += take;
+    } while (at < payload.length);
+    this.#rxFlags |= flags & END_FLAGS;
     if (!this.#rxFlushDue) {
       this.#rxFlushDue = true;
       process.nextTick(() => this.#flushRx());
@@ -443,14 +454,15 @@ class ProxyLink implements Host {
 
   #flushRx(): void {
     this.#rxFlushDue = false;
-    if (this.#rxParts.length === 0 || this.#closed) return;
-    const buffer = this.#rxParts[0]!;
-    const gathered = buffer.subarray(0, this.#rxBytes);
-    this.#rxParts = [];
+    const buffer = this.#rxBuffer;
+    if (!buffer || this.#closed) return;
+    const payload = this.#rxBytes;
+    this.#rxBuffer = undefined;
     this.#rxBytes = 0;
-    const head = encodeRxHead(gathered.length, this.#rxFlags, Math.round(this.now() * 1000));
+    // the head goes in front of the payload gathered behind it: one array, one chunk to write
+    writeRxHead(buffer, 0, payload, this.#rxFlags, Math.round(this.now() * 1000));
     this.#rxFlags = 0;
-    this.#queueChunks([head, gathered], gathered.length, buffer);
+    this.#queueChunks([buffer.subarray(0, RX_HEAD + payload)], payload, buffer);
   }
 
   #onTx(max: number, flags: number): { payload: Uint8Array; flags: number } | HandlerReturn {
@@ -504,7 +516,7 @@ class ProxyLink implements Host {
   }
 
   /** `spare`: the buffer under the last chunk, given back to the proxy once written. */
-  #queueChunks(chunks: Uint8Array[], payload: number, spare?: Uint8Array): void {
+  #queueChunks(chunks: Uint8Array[], payload: number, spare?: Buffer): void {
     if (this.#held.length === 0 && payload <= this.#rxCredit) {
       this.#rxCredit -= payload;
       this.#writeAll(chunks, spare);
@@ -528,7 +540,7 @@ class ProxyLink implements Host {
     this.#relieve();
   }
 
-  #writeAll(chunks: Uint8Array[], spare: Uint8Array | undefined): void {
+  #writeAll(chunks: Uint8Array[], spare: Buffer | undefined): void {
     for (let i = 0; i < chunks.length - 1; i++) this.#write(chunks[i]!);
     this.#write(chunks[chunks.length - 1]!, spare && (() => this.#proxy.giveBack(spare)));
   }

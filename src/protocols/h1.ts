@@ -56,7 +56,7 @@ interface Request {
   readonly body: BodyWriter | undefined;
 }
 
-/** How many idle connections the h1 binding keeps for the next streams, and how long. */
+/** How many idle connections the h1 binding keeps for the next streams, and how long; how large its rx pieces are. */
 export interface H1BindingOptions {
   /** Idle connections kept per trust context (the same connect options, every field). Default 1; 0 turns reuse off. */
   readonly idlePerOrigin?: number;
@@ -64,6 +64,17 @@ export interface H1BindingOptions {
   readonly idleTotal?: number;
   /** How long an idle connection is kept, in ms. Default 3000; 0 turns reuse off. */
   readonly idleMs?: number;
+  /**
+   * Largest piece of a body handed to onRx (default H1_RX_MAX). ss-proxy,
+   * which gathers the pieces into frames of 64 KiB, takes each read whole.
+   */
+  readonly rxMax?: number;
+  /**
+   * The streams' apps read each onRx payload during the call only (ss-proxy
+   * copies it into its frames): the connections' reads are lent
+   * (ConnectOptions.lendReads); the parser copies what it keeps of a read.
+   */
+  readonly lendReads?: boolean;
 }
 
 /** Defaults that fit an ESP32: an idle TLS connection holds its TLS state and buffers. */
@@ -90,6 +101,10 @@ class H1Pool implements H1Binding {
   readonly #perOrigin: number;
   readonly #total: number;
   readonly #idleMs: number;
+  /** @internal */
+  readonly rxMax: number;
+  /** @internal */
+  readonly lendReads: boolean;
   /** Idle connections, oldest first. */
   readonly #idle: H1Connection[] = [];
   /**
@@ -106,6 +121,8 @@ class H1Pool implements H1Binding {
     this.#idleMs = o.idleMs ?? H1_IDLE_DEFAULTS.idleMs;
     this.#perOrigin = this.#idleMs > 0 ? o.idlePerOrigin ?? H1_IDLE_DEFAULTS.idlePerOrigin : 0;
     this.#total = this.#perOrigin > 0 ? o.idleTotal ?? H1_IDLE_DEFAULTS.idleTotal : 0;
+    this.rxMax = Math.max(1, o.rxMax ?? H1_RX_MAX);
+    this.lendReads = o.lendReads === true;
   }
 
   get idle(): number {
@@ -312,7 +329,7 @@ class H1Connection implements Connection, StreamHandlers {
     this.#info = undefined;
     this.#bits |= KEEP_ALIVE;
     this.#served = 0;
-    this.#stream = this.#link.host.connect(this.#options, this);
+    this.#stream = this.#link.host.connect(this.#pool.lendReads ? { ...this.#options, lendReads: true } : this.#options, this);
   }
 
   // The byte stream's handlers. Every one is guarded: an exception out of a
@@ -602,10 +619,11 @@ class H1Connection implements Connection, StreamHandlers {
 
   private onBody(bytes: Uint8Array): void {
     if (this.#phase === "closed" || !this.#head || isRedirect(this.#head, this.#plan)) return;
-    for (let at = 0; at < bytes.length; at += H1_RX_MAX) {
+    const max = this.#pool.rxMax;
+    for (let at = 0; at < bytes.length; at += max) {
       const flags = this.#bits & MESSAGE_OPEN ? 0 : RxFlag.SOM;
       this.#bits |= MESSAGE_OPEN;
-      if (!this.#link.rx(bytes.length <= H1_RX_MAX ? bytes : bytes.subarray(at, at + H1_RX_MAX), flags)) return;
+      if (!this.#link.rx(bytes.length <= max ? bytes : bytes.subarray(at, at + max), flags)) return;
     }
   }
 

@@ -205,6 +205,35 @@ export function runSssCases(fixtureText: string): CaseResult[] {
     }
   });
 
+  check("maxGather: a longer payload frame split across pushes comes in pieces, the start flags on the first, the end flags on the last", () => {
+    const payload = new Uint8Array(300).map((_, i) => (i * 7) & 0xff);
+    const all = 1 | 2 | 4 | 8 | 16; // SOM EOM POLL RELATED_START RELATED_END
+    for (const toProxy of [false, true]) {
+      const f = toProxy ? encodeTx(payload, all, 5, 123456789) : encodeRx(payload, all, 123456789);
+      for (let cut = 1; cut < f.length; cut++) {
+        const d = toProxy ? new ProxyBoundDecoder({ maxGather: 100 }) : new ClientBoundDecoder({ maxGather: 100 });
+        const got: { flags: number; timeUs: number; payload: Uint8Array }[] = [];
+        for (const part of [f.subarray(0, cut), f.subarray(cut)]) d.push(part, (m: Message) => void got.push(m as (typeof got)[0]));
+        const joined = got.flatMap((m) => Array.from(m.payload));
+        if (!same(Uint8Array.from(joined), payload)) return `${toProxy ? "tx" : "rx"} cut at ${cut}: payload differs`;
+        // a cut in the header or the prefix leaves the payload whole in the second push: one message
+        const pieces = cut > 19 && cut < f.length ? 2 : 1;
+        if (got.length !== pieces || got.some((m) => m.payload.length === 0 || m.timeUs !== 123456789)) return `cut at ${cut}: ${got.map((m) => plain(m as unknown as Message)).join(" ")}`;
+        const flags = got.map((m) => m.flags).join();
+        if (flags !== (pieces === 1 ? `${all}` : `${1 | 4 | 8},${2 | 16}`)) return `cut at ${cut}: flags ${flags}`;
+      }
+    }
+    // byte by byte: 300 one-byte pieces; a frame within the limit, and one naming a rideshare, are gathered whole
+    const d = new ClientBoundDecoder({ maxGather: 100 });
+    const got: ClientBound[] = [];
+    const frames = [encodeRx(payload, 3, 1), encodeRx(payload.subarray(0, 84), 3, 1), encodeRx(payload, 3, 1, "rs")];
+    for (const f of frames) for (const x of f) d.push(bytesOf(x), (m: ClientBound) => void got.push(m));
+    const sizes = got.map((m) => (m.type === "rx" ? m.payload.length : -1));
+    if (sizes.length !== 302 || sizes.slice(0, 300).some((n) => n !== 1) || sizes[300] !== 84 || sizes[301] !== 300) return `sizes ${sizes.slice(295).join()}`;
+    const r = got[301] as { rideshare?: string; flags: number };
+    return r.rideshare === "rs" && r.flags === (3 | 32) ? undefined : `rideshare frame ${plain(got[301]!)}`;
+  });
+
   check("encoders refuse what a field cannot hold", () => {
     const bad: [string, () => unknown][] = [
       ["empty streamtype", () => encodeStreamtype("")],

@@ -11,13 +11,22 @@ import {
 /** lws writes CREATE_RESULT's length with its high byte 0: the body must stay under 256 bytes. */
 const MAX_CREATE_RESULT_BODY = 0xff;
 
-function frame(type: number, bodyLength: number): { bytes: Uint8Array; view: DataView } {
+function frame(type: number, bodyLength: number): Uint8Array {
   if (bodyLength > MAX_BODY) throw new SssError("too-large", `a frame body of ${bodyLength} bytes is over ${MAX_BODY}`);
   const bytes = new Uint8Array(FRAME_HEADER + bodyLength);
-  const view = new DataView(bytes.buffer);
   bytes[0] = type;
-  view.setUint16(1, bodyLength);
-  return { bytes, view };
+  bytes[1] = bodyLength >> 8;
+  bytes[2] = bodyLength & 0xff;
+  return bytes;
+}
+
+// big-endian integers written byte by byte: no DataView (whose `buffer` would
+// make V8 move a small array's bytes off its heap, on every frame)
+function put32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value >>> 24;
+  bytes[at + 1] = value >>> 16;
+  bytes[at + 2] = value >>> 8;
+  bytes[at + 3] = value;
 }
 
 function u32(value: number, what: string): number {
@@ -30,10 +39,10 @@ function i32(value: number, what: string): number {
   return value;
 }
 
-function setU64(view: DataView, at: number, value: number, what: string): void {
+function putU64(bytes: Uint8Array, at: number, value: number, what: string): void {
   if (!(Number.isSafeInteger(value) && value >= 0)) throw new SssError("bad-value", `${what} ${value} is not a u64 we can write`);
-  view.setUint32(at, Math.floor(value / 0x100000000));
-  view.setUint32(at + 4, value >>> 0);
+  put32(bytes, at, Math.floor(value / 0x100000000));
+  put32(bytes, at + 4, value >>> 0);
 }
 
 function name(text: string, max: number, what: string): Uint8Array {
@@ -43,13 +52,13 @@ function name(text: string, max: number, what: string): Uint8Array {
 }
 
 function empty(type: number): Uint8Array {
-  return frame(type, 0).bytes;
+  return frame(type, 0);
 }
 
 function word(type: number, value: number): Uint8Array {
   const f = frame(type, 4);
-  f.view.setUint32(3, value);
-  return f.bytes;
+  put32(f, 3, value);
+  return f;
 }
 
 // ---- client → proxy ----
@@ -58,11 +67,11 @@ function word(type: number, value: number): Uint8Array {
 export function encodeStreamtype(streamtype: string, txCredit = LWS_DEFAULT_TXCR, pid = 0): Uint8Array {
   const n = name(streamtype, MAX_STREAMTYPE_NAME, "streamtype");
   const f = frame(ToProxy.STREAMTYPE, 9 + n.length);
-  f.bytes[3] = SSS_VERSION;
-  f.view.setUint32(4, u32(pid, "pid"));
-  f.view.setUint32(8, u32(txCredit, "tx credit"));
-  f.bytes.set(n, 12);
-  return f.bytes;
+  f[3] = SSS_VERSION;
+  put32(f, 4, u32(pid, "pid"));
+  put32(f, 8, u32(txCredit, "tx credit"));
+  f.set(n, 12);
+  return f;
 }
 
 export function encodeOnwardConnect(): Uint8Array {
@@ -99,19 +108,28 @@ export function encodeRx(payload: Uint8Array, flags: number, timeUs = 0, ridesha
   return payloadFrame(ToClient.RX_PAYLOAD, payload, f, latencyUs, timeUs, rideshare);
 }
 
+/** Bytes of an RX_PAYLOAD before its payload (without a rideshare name). */
+export const RX_HEAD = FRAME_HEADER + PAYLOAD_PREFIX;
+
 /**
  * The 19 bytes before an RX_PAYLOAD's payload of `length` bytes: to send a
  * payload gathered from pieces without copying them into one array.
  */
 export function encodeRxHead(length: number, flags: number, timeUs = 0): Uint8Array {
-  if (PAYLOAD_PREFIX + length > MAX_BODY) throw new SssError("too-large", `a payload of ${length} bytes does not fit a frame`);
-  const out = new Uint8Array(FRAME_HEADER + PAYLOAD_PREFIX);
-  const view = new DataView(out.buffer);
-  out[0] = ToClient.RX_PAYLOAD;
-  view.setUint16(1, PAYLOAD_PREFIX + length);
-  view.setUint32(3, u32(flags & ~RIDESHARE_FLAG, "flags"));
-  setU64(view, 11, timeUs, "timestamp");
+  const out = new Uint8Array(RX_HEAD);
+  writeRxHead(out, 0, length, flags, timeUs);
   return out;
+}
+
+/** encodeRxHead's bytes written into `out` at `at`: before a payload gathered behind them, one array for the frame. */
+export function writeRxHead(out: Uint8Array, at: number, length: number, flags: number, timeUs = 0): void {
+  if (PAYLOAD_PREFIX + length > MAX_BODY) throw new SssError("too-large", `a payload of ${length} bytes does not fit a frame`);
+  out[at] = ToClient.RX_PAYLOAD;
+  out[at + 1] = (PAYLOAD_PREFIX + length) >> 8;
+  out[at + 2] = (PAYLOAD_PREFIX + length) & 0xff;
+  put32(out, at + 3, u32(flags & ~RIDESHARE_FLAG, "flags"));
+  put32(out, at + 7, 0);
+  putU64(out, at + 11, timeUs, "timestamp");
 }
 
 /**
@@ -124,10 +142,10 @@ export function encodeCreateResult(result: number, clientBuflen = 0, rideshares:
   const list = utf8Encode(rideshares.map((r) => `,${r}`).join(""));
   if (5 + list.length > MAX_CREATE_RESULT_BODY) throw new SssError("too-large", `a rideshare list of ${list.length} bytes does not fit a create result`);
   const f = frame(ToClient.CREATE_RESULT, 5 + list.length);
-  f.bytes[3] = result;
-  f.view.setUint32(4, u32(clientBuflen, "client_buflen"));
-  f.bytes.set(list, 8);
-  return f.bytes;
+  f[3] = result;
+  put32(f, 4, u32(clientBuflen, "client_buflen"));
+  f.set(list, 8);
+  return f;
 }
 
 /** CONNSTATE: a one-byte state below 256, four bytes from there (user states), then the ack (ordinal). */
@@ -135,10 +153,10 @@ export function encodeState(state: number, ack = 0): Uint8Array {
   u32(state, "state");
   const wide = state > 0xff;
   const f = frame(ToClient.CONNSTATE, wide ? 8 : 5);
-  if (wide) f.view.setUint32(3, state);
-  else f.bytes[3] = state;
-  f.view.setUint32(wide ? 7 : 4, u32(ack >>> 0, "ack"));
-  return f.bytes;
+  if (wide) put32(f, 3, state);
+  else f[3] = state;
+  put32(f, wide ? 7 : 4, u32(ack >>> 0, "ack"));
+  return f;
 }
 
 export function encodeRxCredit(delta: number): Uint8Array {
@@ -147,8 +165,8 @@ export function encodeRxCredit(delta: number): Uint8Array {
 
 export function encodePerf(json: Uint8Array): Uint8Array {
   const f = frame(ToClient.PERF, json.length);
-  f.bytes.set(json, 3);
-  return f.bytes;
+  f.set(json, 3);
+  return f;
 }
 
 // ---- either way ----
@@ -158,25 +176,25 @@ export function encodeMetadata(toProxy: boolean, metadataName: string, value: Ui
   const n = name(metadataName, MAX_METADATA_NAME, "metadata name");
   const v = typeof value === "string" ? utf8Encode(value) : value;
   const f = frame(toProxy ? ToProxy.METADATA : ToClient.METADATA, 1 + n.length + v.length);
-  f.bytes[3] = n.length;
-  f.bytes.set(n, 4);
-  f.bytes.set(v, 4 + n.length);
-  return f.bytes;
+  f[3] = n.length;
+  f.set(n, 4);
+  f.set(v, 4 + n.length);
+  return f;
 }
 
 function payloadFrame(type: number, payload: Uint8Array, flags: number, micros: number, timeUs: number, rideshare: string | undefined): Uint8Array {
   const rs = rideshare === undefined ? undefined : name(rideshare, 0xff, "rideshare");
   const extra = rs ? 1 + rs.length : 0;
   const f = frame(type, PAYLOAD_PREFIX + extra + payload.length);
-  f.view.setUint32(3, u32(flags, "flags"));
-  f.view.setUint32(7, u32(micros, "µs"));
-  setU64(f.view, 11, timeUs, "timestamp");
+  put32(f, 3, u32(flags, "flags"));
+  put32(f, 7, u32(micros, "µs"));
+  putU64(f, 11, timeUs, "timestamp");
   let at = FRAME_HEADER + PAYLOAD_PREFIX;
   if (rs) {
-    f.bytes[at] = rs.length;
-    f.bytes.set(rs, at + 1);
+    f[at] = rs.length;
+    f.set(rs, at + 1);
     at += extra;
   }
-  f.bytes.set(payload, at);
-  return f.bytes;
+  f.set(payload, at);
+  return f;
 }
