@@ -8,7 +8,7 @@
 // closes; no body for 1xx, 204, 304 and answers to HEAD; interim 1xx heads
 // skipped. Anything the peer can get wrong is an Http1Error with a code.
 
-import { findNotField, findNotToken, isDigit, isDigits, isPlainText, isPlainToken } from "../../util/chars.js";
+import { findNotField, findNotToken, isDigits, isPlainText, isPlainToken } from "../../util/chars.js";
 
 export type Http1ErrorCode =
   | "head-too-large" // status line + headers over maxHeadBytes, or more than maxHeaders fields
@@ -391,18 +391,22 @@ export class Http1ResponseParser {
     const lines = head.split("\r\n");
     if (lines.length - 1 > this.#limits.maxHeaders || !isPlainText(head, lines.length - 1)) return -1;
     const first = lines[0]!;
-    if (!isStatusLine(first)) return -1;
-    const status = Number(first.slice(9, 12));
-    if (status < 200) return -1;
+    // "HTTP/1.x ddd", then SP and the reason phrase if there is one; a code of 200 or more is its own spelling
+    if (!first.startsWith("HTTP/1.1 ") && !first.startsWith("HTTP/1.0 ")) return -1;
+    const code = first.slice(9, 12);
+    const status = Number(code);
+    if (!(status >= 200) || String(status) !== code || (first.length > 12 && first.charCodeAt(12) !== SP)) return -1;
     const headers: [string, string][] = [];
+    let names = "";
     for (let k = 1; k < lines.length; k++) {
       const line = lines[k]!;
       const colon = line.indexOf(":");
       if (colon < 1) return -1;
       const name = line.slice(0, colon);
-      if (!isPlainToken(name)) return -1;
+      names += name;
       headers.push([name.toLowerCase(), fieldValue(line, colon + 1)]);
     }
+    if (!isPlainToken(names)) return -1; // all the names at once
     this.#minor = first.charCodeAt(7) - 0x30;
     this.#status = status;
     this.#reason = first.slice(13);
@@ -634,14 +638,6 @@ function parseField(b: Uint8Array, s: number, e: number, code: "bad-header" | "b
   return [name, line.slice(vs - s, ve - s)];
 }
 
-/** "HTTP/1.x ddd", then SP and the reason phrase if there is one (its chars checked apart). */
-function isStatusLine(line: string): boolean {
-  if (line.length < 12 || !line.startsWith("HTTP/1.")) return false;
-  const minor = line.charCodeAt(7);
-  if ((minor !== 0x30 && minor !== 0x31) || line.charCodeAt(8) !== SP) return false;
-  if (!isDigit(line.charCodeAt(9)) || !isDigit(line.charCodeAt(10)) || !isDigit(line.charCodeAt(11))) return false;
-  return line.length === 12 || line.charCodeAt(12) === SP;
-}
 /** Bytes of a head turned into text at a time while looking for its end. */
 const HEAD_PIECE = 64;
 
