@@ -83,8 +83,15 @@ export function isPlainText(s: string, breaks: number): boolean {
 export function findNotToken(s: string, from = 0, to = s.length): number {
   return from === 0 && to === s.length && isPlainToken(s) ? -1 : findNot(TOKEN, s, from, to);
 }
-/** The first char of s[from, to) that a field value cannot hold, or -1. */
-export const findNotField = (s: string, from = 0, to = s.length): number => findNot(FIELD, s, from, to);
+/**
+ * The first char of s[from, to) that a field value cannot hold, or -1.
+ * Natively first: plain text, and escape() (Annex B, in XS) writes "%u" for
+ * each char above 0xff and for nothing else.
+ */
+export function findNotField(s: string, from = 0, to = s.length): number {
+  if (from === 0 && to === s.length && isPlainText(s, 0) && !escape(s).includes("%u")) return -1;
+  return findNot(FIELD, s, from, to);
+}
 /** The first char of s that is not visible ASCII (0x21-0x7e), or -1. */
 export const findNotVisible = (s: string): number => (uriPlain(s) ? -1 : findNot(VISIBLE, s, 0, s.length));
 /** Whether s has a char other than a letter, digit, '.' or '-'. */
