@@ -3,7 +3,9 @@
 // RegExp preloaded in flash gets its match data from a malloc that is never
 // freed and that a garbage collection during the match takes for a chunk
 // (docs/footprint.md), and a RegExp literal in a function is compiled again
-// on every evaluation. test-host/no-regexp.test.ts keeps src/ free of them.
+// on every evaluation. test-host/device-manifest.test.ts keeps src/ and
+// hosts/moddable free of them; test-host/chars.test.ts holds each scan to the
+// RegExp it replaced.
 //
 // XS caches where the last charCodeAt was in a string, so a scan from left
 // to right is linear.
@@ -79,18 +81,17 @@ export function isPlainText(s: string, breaks: number): boolean {
   return JSON.stringify(s).length === s.length + 2 + 2 * breaks && !s.includes("\x7f");
 }
 
-/** The first char of s[from, to) that is not a tchar, or -1. */
-export function findNotToken(s: string, from = 0, to = s.length): number {
-  return from === 0 && to === s.length && isPlainToken(s) ? -1 : findNot(TOKEN, s, from, to);
+/** The first char of s that is not a tchar, or -1. */
+export function findNotToken(s: string): number {
+  return isPlainToken(s) ? -1 : findNot(TOKEN, s, 0, s.length);
 }
 /**
- * The first char of s[from, to) that a field value cannot hold, or -1.
+ * The first char of s that a field value cannot hold, or -1.
  * Natively first: plain text, and escape() (Annex B, in XS) writes "%u" for
  * each char above 0xff and for nothing else.
  */
-export function findNotField(s: string, from = 0, to = s.length): number {
-  if (from === 0 && to === s.length && isPlainText(s, 0) && !escape(s).includes("%u")) return -1;
-  return findNot(FIELD, s, from, to);
+export function findNotField(s: string): number {
+  return isPlainText(s, 0) && !escape(s).includes("%u") ? -1 : findNot(FIELD, s, 0, s.length);
 }
 /** The first char of s that is not visible ASCII (0x21-0x7e), or -1. */
 export const findNotVisible = (s: string): number => (uriPlain(s) ? -1 : findNot(VISIBLE, s, 0, s.length));
@@ -103,7 +104,6 @@ export function isDigits(s: string): boolean {
   if (Number.isSafeInteger(n) && n >= 0 && String(n) === s) return true;
   return s.length > 0 && findNot(DIGIT, s, 0, s.length) < 0;
 }
-export const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 
 /** Whether s holds CR, LF or NUL. */
 export function hasCrLfNul(s: string): boolean {
@@ -112,6 +112,7 @@ export function hasCrLfNul(s: string): boolean {
 
 /** Whether s holds a char code in 0x80-0xff. */
 export function hasHighLatin1(s: string): boolean {
+  if (uriPlain(s)) return false;
   for (let k = 0; k < s.length; k++) {
     const c = s.charCodeAt(k);
     if (c >= 0x80 && c <= 0xff) return true;
@@ -121,6 +122,7 @@ export function hasHighLatin1(s: string): boolean {
 
 /** Whether s holds a high surrogate not followed by a low one, or a low one not after a high one. */
 export function hasLoneSurrogate(s: string): boolean {
+  if (uriPlain(s)) return false;
   for (let k = 0; k < s.length; k++) {
     const c = s.charCodeAt(k);
     if (c < 0xd800 || c > 0xdfff) continue;

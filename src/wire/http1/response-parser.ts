@@ -615,7 +615,7 @@ function parseField(b: Uint8Array, s: number, e: number, code: "bad-header" | "b
   // several times more compute on XS
   const line = latin1(b, s, e);
   const colon = line.indexOf(":");
-  const bad = findNotToken(line, 0, colon < 0 ? line.length : colon);
+  const bad = findNotToken(colon < 0 ? line : line.slice(0, colon));
   if (bad >= 0) {
     const c = line.charCodeAt(bad);
     throw new Http1Error(code, c === SP || c === HTAB
