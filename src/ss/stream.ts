@@ -93,7 +93,6 @@ const DESTROY_SOON = 16;
 /** DISCONNECT_ME from inside a handler: applied when the outermost handler returns. */
 const DISCONNECT_SOON = 32;
 
-
 /** The handlers of a destroyed stream. */
 const NO_HANDLERS: StreamHandlers = Object.freeze({});
 
