@@ -158,7 +158,15 @@ export class ModdableHost implements Host {
 /** The same limits as hosts/node/blobs.ts: ESP32 NVS, through Preference. */
 export const BLOB_LIMITS = Object.freeze({ nameLength: 15, valueBytes: 4000 } as const);
 
-const blobName = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
+/** A blob name: letters, digits, '_', '-' and '.', not first. (No RegExp on the device: docs/footprint.md.) */
+function isBlobName(name: string): boolean {
+  for (let k = 0; k < name.length; k++) {
+    const c = name.charCodeAt(k);
+    const ok = isDigitCode(c) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a) || c === 0x5f || c === 0x2d || (c === 0x2e && k > 0);
+    if (!ok) return false;
+  }
+  return name.length > 0;
+}
 
 /**
  * One Preference key per blob. Values are stored as ArrayBuffers, except the
@@ -198,7 +206,7 @@ export class PreferenceBlobStore implements BlobStore {
 }
 
 function checkBlobName(name: string): void {
-  if (!blobName.test(name) || name.length > BLOB_LIMITS.nameLength) {
+  if (!isBlobName(name) || name.length > BLOB_LIMITS.nameLength) {
     throw new RangeError(`bad blob name ${JSON.stringify(name)}: use 1-${BLOB_LIMITS.nameLength} of [A-Za-z0-9_.-], not starting with '.'`);
   }
 }
@@ -717,8 +725,8 @@ function tlsErrorKind(text: string): HostErrorKind | undefined {
   if (text.startsWith("certificate: auth err") || text.startsWith("Resource not found")) return "tls-untrusted";
   if (text.startsWith("date validation failed")) return "tls-expired";
   if (text.startsWith("certificateVerify: unimplemented")) return "tls-auth";
-  const alert = /^alert: \d+, (\d+)/.exec(text);
-  if (alert) return clientCertAlerts.has(Number(alert[1])) ? "tls-auth" : "tls";
+  const alert = alertDescription(text);
+  if (alert !== undefined) return clientCertAlerts.has(alert) ? "tls-auth" : "tls";
   return undefined;
 }
 
@@ -729,9 +737,29 @@ function recordHeader(packet: unknown): Uint8Array | undefined {
   return undefined;
 }
 
+/** The description of "alert: <level>, <description>..." (both decimal), or undefined. */
+function alertDescription(text: string): number | undefined {
+  if (!text.startsWith("alert: ")) return undefined;
+  const level = digitsEnd(text, 7);
+  if (level === 7 || !text.startsWith(", ", level)) return undefined;
+  const end = digitsEnd(text, level + 2);
+  return end === level + 2 ? undefined : Number(text.slice(level + 2, end));
+}
+
 function isIPv4(host: string): boolean {
   const parts = host.split(".");
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+  return parts.length === 4 && parts.every((p) => p.length > 0 && p.length <= 3 && digitsEnd(p, 0) === p.length && Number(p) <= 255);
+}
+
+/** The index after the ASCII digits of s from `from`. */
+function digitsEnd(s: string, from: number): number {
+  let k = from;
+  while (k < s.length && isDigitCode(s.charCodeAt(k))) k++;
+  return k;
+}
+
+function isDigitCode(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
 }
 
 function errorText(error: unknown): string {

@@ -14,6 +14,7 @@ import {
 import { STREAMTYPE_KEYS, KEY_ID, KEY_SIZE, KEY_CLASS, PROTOCOLS, type KeyClass, type ProtocolName } from "./keys.js";
 import { policyCrc } from "./crc.js";
 import { utf8Decode } from "../util/utf8.js";
+import { hasHighLatin1 } from "../util/chars.js";
 
 export type PolicyErrorCode =
   | "truncated" | "bad-magic" | "bad-version" | "bad-length" | "bad-section"
@@ -132,15 +133,13 @@ function str(v: DataView, ref: number): string | undefined {
   const raw = byteString(v, ref);
   // ASCII, the usual case, is its own decoding; anything else is decoded strictly
   // (decodeURIComponent would be native, but XS's accepts some malformed UTF-8)
-  if (!NON_ASCII.test(raw)) return raw;
+  if (!hasHighLatin1(raw)) return raw;
   const b = byteView(v);
   const at = start(v, S_STRINGS) + ref;
   const text = utf8Decode(b, at, at + raw.length);
   if (text === undefined) fail("bad-string", `string at ${ref} is not valid UTF-8`);
   return text;
 }
-
-const NON_ASCII = /[\x80-\xff]/;
 
 /** A required string (names): absent is corruption. */
 function name(v: DataView, ref: number): string {

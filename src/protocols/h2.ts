@@ -23,6 +23,7 @@ import {
 import { sameOptions } from "./same-options.js";
 import { latin1String } from "../util/bytes.js";
 import { utf8Encode } from "../util/utf8.js";
+import { hasAsciiUpper, isDigits } from "../util/chars.js";
 
 /** Largest payload handed to onRx at once. */
 export const H2_RX_MAX = 4096;
@@ -980,11 +981,11 @@ class H2Handle implements Connection {
       let status = 0;
       for (const [name, value] of list) {
         if (name === ":status") {
-          if (!/^\d{3}$/.test(value)) return this.#violation(`:status ${JSON.stringify(value)}`);
+          if (value.length !== 3 || !isDigits(value)) return this.#violation(`:status ${JSON.stringify(value)}`);
           status = Number(value);
         } else if (name.startsWith(":")) {
           return this.#violation(`pseudo-header ${name} in a response`);
-        } else if (/[A-Z]/.test(name)) {
+        } else if (hasAsciiUpper(name)) {
           return this.#violation(`header name ${JSON.stringify(name)} is not lower case`);
         }
       }

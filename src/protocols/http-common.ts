@@ -9,6 +9,7 @@ import type { StreamType } from "../policy/reader.js";
 import { utf8Encode } from "../util/utf8.js";
 import { latin1String, hexString } from "../util/bytes.js";
 import { State } from "../ss/states.js";
+import { findNotVisible, isDigits } from "../util/chars.js";
 
 /** Methods that carry a body without requestTxLength(). */
 export const BODY_METHODS: readonly string[] = Object.freeze(["POST", "PUT", "PATCH"]);
@@ -51,7 +52,7 @@ export function blobHeadersOf(p: StreamType): BlobHeader[] {
   const blobHeaders: BlobHeader[] = [];
   const blobHeader = (key: string, blob: string, prefix = "", hex = false) => {
     const header = p.string(key);
-    if (header) blobHeaders.push({ header: header.replace(/:$/, ""), blob, prefix, hex });
+    if (header) blobHeaders.push({ header: header.endsWith(":") ? header.slice(0, -1) : header, blob, prefix, hex });
   };
   const auth = p.string("http_auth_header");
   if (auth) blobHeader("http_auth_header", BLOB.auth, p.string("http_auth_preamble") ?? "", p.flag("auth_hexify"));
@@ -162,7 +163,7 @@ const MAX_RETRY_AFTER_MS = 3600 * 1000;
 /** The wait a 503 or 429 asks for (a Retry-After value: seconds or an HTTP date), 0 when it names none. */
 export function retryAfterMs(value: string, clockValid: boolean): number {
   let ms = 0;
-  if (/^\d+$/.test(value)) ms = Number(value) * 1000;
+  if (isDigits(value)) ms = Number(value) * 1000;
   else if (clockValid && value) ms = (Date.parse(value) || Date.now()) - Date.now();
   return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
 }
@@ -175,11 +176,20 @@ export function statusResult(status: number, plan: Plan): number {
 
 /** A "." or ".." segment in the path part of `path`, if it has one. */
 export function dotSegment(path: string): string | undefined {
-  const end = path.search(/[?#]/);
+  const end = firstOf(path, "?#", 0);
   for (const segment of (end < 0 ? path : path.slice(0, end)).split("/")) {
-    if (/^(?:\.|%2e){1,2}$/i.test(segment)) return segment;
+    if (segment.length <= 6 && DOT_SEGMENTS.includes(segment.toLowerCase())) return segment;
   }
   return undefined;
+}
+
+/** "." and "..", each dot possibly percent-encoded. */
+const DOT_SEGMENTS: readonly string[] = Object.freeze([".", "..", "%2e", "%2e%2e", ".%2e", "%2e."]);
+
+/** The index of the first char of s from `from` that is in `chars`, or -1. */
+function firstOf(s: string, chars: string, from: number): number {
+  for (let k = from; k < s.length; k++) if (chars.includes(s[k]!)) return k;
+  return -1;
 }
 
 /** A value for a log line: quoted, and cut short. */
@@ -188,7 +198,8 @@ export function shown(text: string): string {
 }
 
 function quoted(s: string): string {
-  return s.replace(/["\\]/g, "\\$&");
+  // backslashes first, so that those added for quotes are not doubled
+  return s.split("\\").join("\\\\").split('"').join('\\"');
 }
 
 /**
@@ -202,24 +213,65 @@ export function sameOriginTarget(location: string, options: ConnectOptions): str
   if (location.startsWith("/") && !location.startsWith("//")) {
     path = location;
   } else {
-    const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^#]*)/.exec(location);
-    if (!m) return { why: "not an absolute URL or path" };
-    const scheme = m[1]!.toLowerCase();
+    // scheme "://" authority, then the path and query up to a '#'
+    const colon = schemeEnd(location);
+    if (colon < 0 || !location.startsWith("//", colon + 1)) return { why: "not an absolute URL or path" };
+    const scheme = location.slice(0, colon).toLowerCase();
     if (scheme !== "http" && scheme !== "https") return { why: `scheme ${scheme}` };
-    const authority = m[2]!;
+    const start = colon + 3;
+    const stop = firstOf(location, "/?#", start);
+    const authority = stop < 0 ? location.slice(start) : location.slice(start, stop);
     if (authority.includes("@")) return { why: "it carries userinfo" };
-    const a = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]*))(?::(\d*))?$/.exec(authority);
+    const a = hostAndPort(authority);
     if (!a) return { why: "malformed authority" };
-    const host = (a[1] ?? a[2]!).toLowerCase();
+    const host = a.host.toLowerCase();
     const tls = scheme === "https";
-    const port = a[3] ? Number(a[3]) : tls ? 443 : 80;
+    const port = a.port ? Number(a.port) : tls ? 443 : 80;
     if (tls !== !!options.tls || host !== options.host.toLowerCase() || port !== options.port) return { why: "another origin" };
-    path = m[3] ? (m[3].startsWith("/") ? m[3] : `/${m[3]}`) : "/";
+    const hash = stop < 0 ? -1 : location.indexOf("#", stop);
+    const rest = stop < 0 ? "" : hash < 0 ? location.slice(stop) : location.slice(stop, hash);
+    path = rest ? (rest.startsWith("/") ? rest : `/${rest}`) : "/";
   }
   const hash = path.indexOf("#");
   if (hash >= 0) path = path.slice(0, hash);
-  if (/[^\x21-\x7e]/.test(path)) return { why: "characters a request target cannot hold" };
+  if (findNotVisible(path) >= 0) return { why: "characters a request target cannot hold" };
   return path;
+}
+
+/** The index of the ':' after a URL's scheme (a letter, then letters, digits, '+', '.', '-'), or -1. */
+function schemeEnd(url: string): number {
+  for (let k = 0; k < url.length; k++) {
+    const c = url.charCodeAt(k);
+    const letter = (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a;
+    if (letter) continue;
+    if (k > 0 && ((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2e || c === 0x2d)) continue;
+    return k > 0 && c === 0x3a ? k : -1;
+  }
+  return -1;
+}
+
+/** An authority without userinfo, as host (an [IPv6] literal unbracketed) and port digits ("" when none), or undefined. */
+function hostAndPort(authority: string): { host: string; port: string } | undefined {
+  let host: string;
+  let k: number;
+  if (authority.startsWith("[")) {
+    k = authority.indexOf("]") + 1;
+    if (k < 3) return undefined;
+    host = authority.slice(1, k - 1);
+    for (let i = 0; i < host.length; i++) {
+      const c = host.charCodeAt(i);
+      const hex = (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66);
+      if (!hex && c !== 0x3a && c !== 0x2e) return undefined;
+    }
+  } else {
+    k = firstOf(authority, ":[]", 0);
+    if (k < 0) k = authority.length;
+    host = authority.slice(0, k);
+  }
+  if (k === authority.length) return { host, port: "" };
+  if (authority[k] !== ":") return undefined;
+  const port = authority.slice(k + 1);
+  return port === "" || isDigits(port) ? { host, port } : undefined;
 }
 
 /** The Host header (h1) or :authority (h2) for a connection: the port only when it is not the scheme's, an IPv6 literal in brackets. */

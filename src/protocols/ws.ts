@@ -280,7 +280,7 @@ class WsConnection implements Connection {
   }
 
   #protocolError(e: WsError): void {
-    this.#sendClose(e.closeCode, e.message.replace(/^ws: /, ""));
+    this.#sendClose(e.closeCode, e.message.startsWith("ws: ") ? e.message.slice(4) : e.message);
     this.#end(`${e.message}: closed with ${e.closeCode}`);
   }
 

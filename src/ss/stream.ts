@@ -12,6 +12,7 @@ import { State, RxFlag, Ret, isNextState, isPassThrough, stateName, type Handler
 import { decideRetry } from "./retry.js";
 import { SSError } from "./errors.js";
 import { utf8Encode } from "../util/utf8.js";
+import { hasCrLfNul, hasLoneSurrogate, hasNotHostName } from "../util/chars.js";
 
 /**
  * What an app can do with a stream, local (SecureStream) or through a
@@ -91,13 +92,6 @@ const DESTROYED = 8;
 const DESTROY_SOON = 16;
 /** DISCONNECT_ME from inside a handler: applied when the outermost handler returns. */
 const DISCONNECT_SOON = 32;
-
-/** Metadata values may not hold these: they end up in headers and URLs, where they would inject. */
-const NOT_IN_METADATA = /[\r\n\0]/;
-/** A UTF-16 surrogate without its other half: no URL or UTF-8 encoding exists for it. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?:^|[^\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-/** What metadata may put into an endpoint: host name characters, never a port, a path or a URL. */
-const NOT_HOST_NAME = /[^A-Za-z0-9.-]/;
 
 /** The handlers of a destroyed stream. */
 const NO_HANDLERS: StreamHandlers = Object.freeze({});
@@ -298,7 +292,7 @@ export class SecureStream implements StreamApi {
     const template = p.string("endpoint") ?? "";
     const host = this.#expand(template);
     // metadata is checked when it is set or captured; this stands behind it: a server never names an endpoint
-    if (host !== template && NOT_HOST_NAME.test(host)) throw new SSError("bad-metadata", `endpoint "${host}" is not a host name`);
+    if (host !== template && hasNotHostName(host)) throw new SSError("bad-metadata", `endpoint "${host}" is not a host name`);
     if (!host) throw new SSError("bad-policy", `the endpoint "${template}" is empty: set the metadata it names`);
     const port = p.number("port");
     if (!port) throw new SSError("bad-policy", "the policy gives no port");
@@ -495,9 +489,18 @@ export class SecureStream implements StreamApi {
   }
 
   #expand(template: string, encode: (value: string) => string = (v) => v): string {
-    // most endpoints and URLs name no metadata: no RegExp run for them
-    if (!template.includes("${")) return template;
-    return template.replace(/\$\{([^}]*)\}/g, (_, name: string) => encode(this.#metadata.get(name) ?? ""));
+    // each "${name}" (name without "}") becomes the metadata's value; an unclosed "${" stays as it is
+    let open = template.indexOf("${");
+    if (open < 0) return template; // most endpoints and URLs name no metadata
+    let out = "";
+    let from = 0;
+    for (; open >= 0; open = template.indexOf("${", from)) {
+      const close = template.indexOf("}", open + 2);
+      if (close < 0) break;
+      out += template.slice(from, open) + encode(this.#metadata.get(template.slice(open + 2, close)) ?? "");
+      from = close + 1;
+    }
+    return out + template.slice(from);
   }
 
   /** Runs f from the timer queue: keeps connects out of the caller's stack. */
@@ -703,8 +706,11 @@ function kept(keep: WeakMap<StreamType, ConnectOptions> | false, policy: StreamT
 export function metadataFault(value: unknown, inEndpoint: boolean): string | undefined {
   if (typeof value !== "string") return "must be a string";
   if (value.length > MAX_METADATA_LENGTH) return `is over ${MAX_METADATA_LENGTH} characters`;
-  if (NOT_IN_METADATA.test(value)) return "holds CR, LF or NUL";
-  if (LONE_SURROGATE.test(value)) return "holds a lone UTF-16 surrogate, which has no encoding";
-  if (inEndpoint && NOT_HOST_NAME.test(value)) return "is used in the endpoint and holds more than host name characters (letters, digits, '.', '-')";
+  // they end up in headers and URLs, where they would inject
+  if (hasCrLfNul(value)) return "holds CR, LF or NUL";
+  // no URL or UTF-8 encoding exists for it
+  if (hasLoneSurrogate(value)) return "holds a lone UTF-16 surrogate, which has no encoding";
+  // never a port, a path or a URL
+  if (inEndpoint && hasNotHostName(value)) return "is used in the endpoint and holds more than host name characters (letters, digits, '.', '-')";
   return undefined;
 }

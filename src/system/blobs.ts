@@ -5,6 +5,7 @@
 
 import type { BlobStore } from "../host.js";
 import { utf8Decode, utf8Encode } from "../util/utf8.js";
+import { hasCrLfNul } from "../util/chars.js";
 
 export interface BlobKind {
   /** How many values the kind has (index 0..count-1). */
@@ -49,8 +50,6 @@ export class BlobError extends Error {
     this.code = code;
   }
 }
-
-const NOT_IN_TEXT = /[\0\r\n]/;
 
 /** The store name of blob `kind` number `index`: `device_serial`, `auth` and `auth.1`, `client_cert.0`... */
 export function blobName(kind: BlobKindName, index = 0): string {
@@ -97,7 +96,7 @@ export class Blobs {
   }
 
   setText(kind: BlobKindName, text: string, index = 0): void {
-    if (kindOf(kind).text && NOT_IN_TEXT.test(text)) throw new BlobError("bad-text", `blob ${kind} must be text without NUL, CR or LF`);
+    if (kindOf(kind).text && hasCrLfNul(text)) throw new BlobError("bad-text", `blob ${kind} must be text without NUL, CR or LF`);
     this.set(kind, utf8Encode(text), index);
   }
 

@@ -26,7 +26,9 @@ export function base64Encode(bytes: Uint8Array): string {
  * no whitespace, and unused bits zero. Returns undefined when malformed.
  */
 export function base64Decode(text: string): Uint8Array | undefined {
-  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined;
+  // padding: at most two '=', and only at the end; any other char off the alphabet fails below
+  const eq = text.indexOf("=");
+  if (text.length % 4 !== 0 || (eq >= 0 && (eq < text.length - 2 || !text.endsWith("=")))) return undefined;
   const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
   const out = new Uint8Array((text.length / 4) * 3 - pad);
   let o = 0;
@@ -34,7 +36,9 @@ export function base64Decode(text: string): Uint8Array | undefined {
   let k = 0;
   // for...of walks the string once; indexing would rescan it on XS
   for (const c of text) {
-    n = (n << 6) | (c === "=" ? 0 : ALPHABET.indexOf(c));
+    const v = c === "=" ? 0 : ALPHABET.indexOf(c);
+    if (v < 0) return undefined;
+    n = (n << 6) | v;
     if (++k < 4) continue;
     if (o < out.length) out[o++] = n >> 16;
     if (o < out.length) out[o++] = (n >> 8) & 255;

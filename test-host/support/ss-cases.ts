@@ -466,6 +466,8 @@ const CASES: Case[] = [
     eq(s.getMetadata("id"), "a b/c\uD83D\uDE00", "stored");
     s.requestTx();
     eq(r.binding.last.link.expand("/x/${id}?${ctype}", encodeURIComponent), "/x/a%20b%2Fc%F0%9F%98%80?", "expanded, unset is empty");
+    eq(r.binding.last.link.expand("$${id}${id}/${}/${a${id}/${id", encodeURIComponent), "$a%20b%2Fc%F0%9F%98%80a%20b%2Fc%F0%9F%98%80///${id", "adjacent, empty, \"${\" in a name");
+    eq(r.binding.last.link.expand("/${id/x", encodeURIComponent), "/${id/x", "an unclosed ${ stays");
     s.setMetadata("ctype", "text/plain");
     eq(r.binding.last.link.headerMetadata(), [["content-type", "text/plain"]], "headers");
     r.binding.last.link.receivedHeader("content-type", "application/json");

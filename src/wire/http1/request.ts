@@ -5,6 +5,7 @@
 // checked and a bad one refused (Http1Error "bad-request"), never cleaned up.
 
 import { Http1Error } from "./response-parser.js";
+import { findNotField, findNotToken, findNotVisible } from "../../util/chars.js";
 
 export interface Http1Request {
   readonly method: string;
@@ -27,15 +28,15 @@ export function encodeRequestHead(request: Http1Request): Uint8Array {
   const { method, path, host, contentLength } = request;
   checkToken(method, "method");
   if (path[0] !== "/") refuse("path", path, `must start with "/"`);
-  checkChars(path, "path", NOT_VISIBLE);
+  checkChars(path, "path", findNotVisible(path));
   if (host === "") refuse("host", host, "is empty");
-  checkChars(host, "host", NOT_VISIBLE);
+  checkChars(host, "host", findNotVisible(host));
   let text = `${method} ${path} HTTP/1.1\r\nHost: ${host}\r\n`;
   for (const [name, value] of request.headers) {
     checkToken(name, "header name");
     if (RESERVED.includes(name.toLowerCase())) refuse("header name", name, "is written by encodeRequestHead from its own fields");
     // the value is left out of the message: it may be a credential
-    checkChars(value, `value of header "${name}"`, NOT_FIELD, false);
+    checkChars(value, `value of header "${name}"`, findNotField(value), false);
     text += `${name}: ${value}\r\n`;
   }
   if (request.chunked) {
@@ -62,24 +63,16 @@ export const CHUNK_END = /* @__PURE__ */ latin1Bytes("\r\n");
 /** Ends a chunked body (no trailers). Shared: do not modify. */
 export const LAST_CHUNK = /* @__PURE__ */ latin1Bytes("0\r\n\r\n");
 
-// The characters each field may not hold, as regular expressions: XS keeps
-// strings as UTF-8, so indexing one character at a time costs O(i) there,
-// and a native search is linear.
-const NOT_VISIBLE = /[^\x21-\x7e]/;
-const NOT_TOKEN = /[^!#$%&'*+.^_`|~0-9A-Za-z-]/;
-/** Field values: HTAB, SP, visible ASCII and obs-text (0x80-0xff); no controls, no DEL. */
-const NOT_FIELD = /[^\t\x20-\x7e\x80-\xff]/;
-
 function checkToken(text: string, field: string): void {
   if (text === "") refuse(field, text, "is empty");
-  checkChars(text, field, NOT_TOKEN);
+  checkChars(text, field, findNotToken(text));
 }
 
-function checkChars(text: string, field: string, forbidden: RegExp, show = true): void {
-  const i = text.search(forbidden);
-  if (i < 0) return;
-  const c = text.charCodeAt(i);
-  refuse(field, show ? text : undefined, `has a forbidden character U+${c.toString(16).padStart(4, "0").toUpperCase()} at ${i}`);
+/** Refuses `text` when `bad`, the index of a char it may not hold, is not -1. */
+function checkChars(text: string, field: string, bad: number, show = true): void {
+  if (bad < 0) return;
+  const c = text.charCodeAt(bad);
+  refuse(field, show ? text : undefined, `has a forbidden character U+${c.toString(16).padStart(4, "0").toUpperCase()} at ${bad}`);
 }
 
 function refuse(field: string, text: string | undefined, why: string): never {

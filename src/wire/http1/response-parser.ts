@@ -8,6 +8,8 @@
 // closes; no body for 1xx, 204, 304 and answers to HEAD; interim 1xx heads
 // skipped. Anything the peer can get wrong is an Http1Error with a code.
 
+import { findNotField, findNotToken, isDigits, isPlainText, isPlainToken } from "../../util/chars.js";
+
 export type Http1ErrorCode =
   | "head-too-large" // status line + headers over maxHeadBytes, or more than maxHeaders fields
   | "bad-status-line" // not "HTTP/1.0|1.1 NNN reason", or a bad line ending in it
@@ -381,20 +383,30 @@ export class Http1ResponseParser {
       end = text.indexOf("\r\n\r\n", from < 3 ? 0 : from - 3);
     }
     this.#lastHead = end + 4;
-    // the head is bytes[i, i + end + 4); a bare CR or LF in it fails the test, for the line-by-line path to refuse
+    // The head is bytes[i, i + end + 4). What it takes is checked with a few
+    // native calls (a loop over its chars would cost several times more on
+    // XS); anything unusual, a bare CR or LF, HTAB, a quote, a name of rarer
+    // tchars, is left to the line-by-line path, which refuses what is wrong.
     const head = text.slice(0, end);
-    if (!GOOD_HEAD.test(head)) return -1;
     const lines = head.split("\r\n");
-    if (lines.length - 1 > this.#limits.maxHeaders) return -1;
+    if (lines.length - 1 > this.#limits.maxHeaders || !isPlainText(head, lines.length - 1)) return -1;
     const first = lines[0]!;
-    const status = Number(first.slice(9, 12));
-    if (status < 200) return -1;
+    // "HTTP/1.x ddd", then SP and the reason phrase if there is one; a code of 200 or more is its own spelling
+    if (!first.startsWith("HTTP/1.1 ") && !first.startsWith("HTTP/1.0 ")) return -1;
+    const code = first.slice(9, 12);
+    const status = Number(code);
+    if (!(status >= 200) || String(status) !== code || (first.length > 12 && first.charCodeAt(12) !== SP)) return -1;
     const headers: [string, string][] = [];
+    let names = "";
     for (let k = 1; k < lines.length; k++) {
       const line = lines[k]!;
       const colon = line.indexOf(":");
-      headers.push([line.slice(0, colon).toLowerCase(), fieldValue(line, colon + 1)]);
+      if (colon < 1) return -1;
+      const name = line.slice(0, colon);
+      names += name;
+      headers.push([name.toLowerCase(), fieldValue(line, colon + 1)]);
     }
+    if (!isPlainToken(names)) return -1; // all the names at once
     this.#minor = first.charCodeAt(7) - 0x30;
     this.#status = status;
     this.#reason = first.slice(13);
@@ -474,7 +486,7 @@ export class Http1ResponseParser {
       const name = field[0];
       const value = field[1];
       if (name === "content-length") {
-        contentLength = contentLength === undefined && DIGITS.test(value) && value.length < 16 ? Number(value) : parseContentLength(value, contentLength);
+        contentLength = contentLength === undefined && isDigits(value) && value.length < 16 ? Number(value) : parseContentLength(value, contentLength);
       } else if (name === "transfer-encoding") {
         transferEncoding = transferEncoding === undefined ? value : `${transferEncoding},${value}`;
       } else if (name === "connection") {
@@ -603,7 +615,7 @@ function parseField(b: Uint8Array, s: number, e: number, code: "bad-header" | "b
   // several times more compute on XS
   const line = latin1(b, s, e);
   const colon = line.indexOf(":");
-  const bad = (colon < 0 ? line : line.slice(0, colon)).search(NOT_TOKEN);
+  const bad = findNotToken(colon < 0 ? line : line.slice(0, colon));
   if (bad >= 0) {
     const c = line.charCodeAt(bad);
     throw new Http1Error(code, c === SP || c === HTAB
@@ -614,7 +626,7 @@ function parseField(b: Uint8Array, s: number, e: number, code: "bad-header" | "b
   if (colon === 0) throw new Http1Error(code, `empty ${what} name: "${preview(b, s, e)}"`);
   const name = line.slice(0, colon).toLowerCase();
   const value = line.slice(colon + 1);
-  const badValue = value.search(NOT_FIELD);
+  const badValue = findNotField(value);
   if (badValue >= 0) throw new Http1Error(code, `${byteName(value.charCodeAt(badValue))} in the value of ${what} "${name}"`);
   // The optional whitespace around the value is trimmed on the bytes (one char
   // per byte): linear, where a RegExp anchored at the end backtracks over
@@ -626,28 +638,15 @@ function parseField(b: Uint8Array, s: number, e: number, code: "bad-header" | "b
   return [name, line.slice(vs - s, ve - s)];
 }
 
-/**
- * What the whole-head path takes without a closer look: a status line as
- * #statusLine accepts it, and a field line of a tchar name, ':', and value
- * bytes. Linear: no class holds what follows it, so nothing backtracks.
- */
-/** A well-formed head without its last CRLF CRLF: a status line, then field lines (one test for all of it). */
-const GOOD_HEAD = /^HTTP\/1\.[01] [0-9]{3}(?: [\t\x20-\x7e\x80-\xff]*)?(?:\r\n[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*)*$/;
 /** Bytes of a head turned into text at a time while looking for its end. */
 const HEAD_PIECE = 64;
-/** Not a tchar (RFC 9110 5.6.2), what field names are made of. */
-const NOT_TOKEN = /[^!#$%&'*+.^_`|~0-9A-Za-z-]/;
-/** Field value bytes: HTAB, SP, visible ASCII and obs-text; no other controls, no DEL. */
-const NOT_FIELD = /[^\t\x20-\x7e\x80-\xff]/;
 
-/** A Content-Length as it usually comes: digits only (15 at most: a safe integer). */
-const DIGITS = /^[0-9]+$/;
 /** Content-Length, possibly a list ("5, 5") or repeated: every value must agree. */
 function parseContentLength(value: string, previous: number | undefined): number {
   let result = previous;
   for (const part of value.split(",")) {
     const digits = part.trim();
-    if (!/^[0-9]+$/.test(digits)) throw new Http1Error("bad-length", `Content-Length "${value}" is not a decimal number`);
+    if (!isDigits(digits)) throw new Http1Error("bad-length", `Content-Length "${value}" is not a decimal number`);
     const n = Number(digits);
     if (!Number.isSafeInteger(n)) throw new Http1Error("bad-length", `Content-Length ${digits} is too large`);
     if (result !== undefined && n !== result) throw new Http1Error("bad-length", `conflicting Content-Length values ${result} and ${n}`);
@@ -670,8 +669,8 @@ function hexValue(c: number): number {
 /** One char per byte. Built in slices: apply() with a whole 8 KB line could
  *  overrun a small device stack. */
 /**
- * A field value of a line GOOD_HEAD accepted, from `at`, without the SP and
- * HTAB around it. Of what trim() takes away, only NBSP (0xA0) can be in such
+ * A field value of a line the whole-head path accepted, from `at`, without
+ * the SP and HTAB around it. Of what trim() takes away, only NBSP (0xA0) can be in such
  * a line (no other control, no character past 0xFF): without one, trim() is
  * the same, and one native call where a loop costs about 100 computrons on XS.
  */

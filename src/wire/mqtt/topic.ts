@@ -3,9 +3,7 @@
 
 import { MqttError, MAX_STRING_BYTES } from "./packets.js";
 import { utf8Encode } from "../../util/utf8.js";
-
-/** A UTF-16 surrogate without its other half: it has no UTF-8 form. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?:^|[^\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+import { hasLoneSurrogate } from "../../util/chars.js";
 
 /** Why `topic` cannot be a topic name, or undefined when it can. */
 export function topicNameFault(topic: string): string | undefined {
@@ -56,7 +54,7 @@ export function topicMatches(filter: string, topic: string): boolean {
 
 function stringFault(s: string): string | undefined {
   if (s.includes("\0")) return "holds U+0000";
-  if (LONE_SURROGATE.test(s)) return "holds a lone UTF-16 surrogate";
+  if (hasLoneSurrogate(s)) return "holds a lone UTF-16 surrogate";
   if (s.length > MAX_STRING_BYTES / 3 && utf8Encode(s).length > MAX_STRING_BYTES) return `is over ${MAX_STRING_BYTES} bytes`;
   return undefined;
 }

@@ -4,6 +4,7 @@
 // CONNECT reply the stream is a plain tunnel to the target.
 
 import { utf8Encode } from "../../util/utf8.js";
+import { ipv4Octets, isDigits } from "../../util/chars.js";
 
 /** Where a SOCKS5 proxy is, and the credentials for it: lws' "[user:pass@]host:port". */
 export interface Socks5Proxy {
@@ -38,7 +39,6 @@ const CONNECT = 1;
 const ATYP_IPV4 = 1;
 const ATYP_DOMAIN = 3;
 const ATYP_IPV6 = 4;
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 /** RFC 1928's reply codes, for the message. */
 const REPLIES: readonly string[] = Object.freeze(["succeeded", "general SOCKS server failure", "connection not allowed by ruleset",
@@ -64,7 +64,7 @@ export function parseSocks5Proxy(text: string): Socks5Proxy | undefined {
   let host = hostPort.slice(0, colon);
   if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
   const port = Number(hostPort.slice(colon + 1));
-  if (!host || !/^\d+$/.test(hostPort.slice(colon + 1)) || port < 1 || port > 65535) return undefined;
+  if (!host || !isDigits(hostPort.slice(colon + 1)) || port < 1 || port > 65535) return undefined;
   return username === undefined ? { host, port } : { host, port, username, password };
 }
 
@@ -167,10 +167,10 @@ export class Socks5Handshake {
     if (this.#buffer.length > 0) throw new Socks5Error("bad-reply", "bytes past the server's answer");
     this.#step = "reply";
     const { host, port } = this.#target;
-    const v4 = IPV4.exec(host);
+    const v4 = ipv4Octets(host);
     let addr: number[];
-    if (v4 && v4.slice(1).every((x) => Number(x) <= 255)) {
-      addr = [ATYP_IPV4, ...v4.slice(1).map(Number)];
+    if (v4) {
+      addr = [ATYP_IPV4, ...v4];
     } else {
       const name = utf8Encode(host);
       if (name.length < 1 || name.length > 255) throw new Socks5Error("bad-address", `target name "${host}" is not 1 to 255 bytes`);
