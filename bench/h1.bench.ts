@@ -38,6 +38,7 @@ import { State, Ret, stateName } from "../src/ss/states.js";
 import { createH1Binding } from "../src/protocols/h1.js";
 import { Policy } from "../src/policy/reader.js";
 import { compilePolicy } from "../tools/policy/compile.js";
+import { fmt, median, round3 } from "./stats.js";
 
 const SMALL = 64;
 const LARGE = 8 * 1024 * 1024;
@@ -224,12 +225,6 @@ const CASES: Case[] = [
   { name: "h1-get-8MB", unit: "MB/s", path: "/large", length: LARGE, n: LARGE_N, rate: (n, ms) => (n * LARGE) / 1e6 / (ms / 1000) },
 ];
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 async function main(): Promise<void> {
   const child = fork(fileURLToPath(import.meta.url), ["server"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });

@@ -42,6 +42,7 @@ import { createH2Binding } from "../src/protocols/h2.js";
 import { Policy } from "../src/policy/reader.js";
 import { compilePolicy } from "../tools/policy/compile.js";
 import { base64Encode } from "../src/util/base64.js";
+import { fmt, median, round3 } from "./stats.js";
 
 const SMALL = 64;
 const LARGE = 8 * 1024 * 1024;
@@ -224,12 +225,6 @@ const ALL_CASES: Case[] = [
 ];
 const CASES = process.env.H2_BENCH_CASES ? ALL_CASES.filter((c) => process.env.H2_BENCH_CASES!.split(",").includes(c.name)) : ALL_CASES;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 async function main(): Promise<void> {
   const child = fork(fileURLToPath(import.meta.url), ["server"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });

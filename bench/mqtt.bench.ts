@@ -37,6 +37,7 @@ import { createMqttBinding } from "../src/protocols/mqtt.js";
 import type { SecureStream } from "../src/ss/stream.js";
 import { Broker, mosquittoPath } from "../test-host/support/mosquitto.js";
 import { compileMqttPolicy } from "../test-host/support/mqtt-rig.js";
+import { median, round3 } from "./stats.js";
 
 const ROUNDS = Number(process.env.MQTT_BENCH_ROUNDS ?? 5);
 const N = Number(process.env.MQTT_BENCH_N ?? 20000);
@@ -186,13 +187,6 @@ async function theirs(port: number, c: Case): Promise<number> {
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 async function main(): Promise<void> {
   if (!mosquittoPath()) {

@@ -50,6 +50,7 @@ import { base64Encode } from "../src/util/base64.js";
 import { testPki } from "../test-host/support/pki.js";
 import { FootprintWorker, footprintBundles, startLoopbackServer, loopbackPolicy, median as xsMedian } from "../test-host/support/xs-footprint.js";
 import type { Crank } from "../hosts/xsnap/bridge.js";
+import { median, round3 } from "./stats.js";
 
 const KB4 = 4096;
 const MIB = 1024 * 1024;
@@ -256,15 +257,10 @@ async function xsComputrons(): Promise<{ total: number[]; cranks: number[] }> {
 
 // ---------------------------------------------------------------------------
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toFixed(3));
 
 function bench(line: { name: string; unit: string; ours: number; peer: string; theirs: number; ratio: number }): void {
-  console.log(`BENCH ${JSON.stringify({ ...line, ours: r3(line.ours), theirs: r3(line.theirs), ratio: r3(line.ratio) })}`);
+  console.log(`BENCH ${JSON.stringify({ ...line, ours: round3(line.ours), theirs: round3(line.theirs), ratio: round3(line.ratio) })}`);
 }
 
 async function main(): Promise<void> {

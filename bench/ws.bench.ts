@@ -35,6 +35,7 @@ import { State, Ret, RxFlag, stateName } from "../src/ss/states.js";
 import { ws, createWsBinding } from "../src/protocols/ws.js";
 import { Policy } from "../src/policy/reader.js";
 import { compilePolicy } from "../tools/policy/compile.js";
+import { fmt, median, round3 } from "./stats.js";
 
 const SMALL = 64;
 const LARGE = 1 << 20;
@@ -185,12 +186,6 @@ const CASES: Case[] = [
   { name: "ws-echo-1MB", unit: "MB/s", length: LARGE, n: LARGE_N, rate: (n, ms) => (n * LARGE) / 1e6 / (ms / 1000) },
 ];
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 async function main(): Promise<void> {
   const child = fork(fileURLToPath(import.meta.url), ["server"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });

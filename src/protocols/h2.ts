@@ -713,12 +713,7 @@ class H2Handle implements Connection {
 
   close(): void {
     if (this.#phase === "closed") return;
-    this.#phase = "closed";
-    this.#clearResponseTimer();
-    const s = this.session;
-    this.session = undefined;
-    s?.detach(this);
-    s?.flush();
+    this.leave()?.flush();
   }
 
   // ---- from the session ----
@@ -1111,12 +1106,21 @@ class H2Handle implements Connection {
   /** This handle's link ends; the connection goes on for the others. */
   #end(end: ConnectionEnd): void {
     if (this.#phase === "closed") return;
+    this.leave();
+    this.#link.ended(end);
+  }
+
+  /**
+   * Closed: the response timer cleared, off the session; returns the session
+   * it was on. TypeScript-private: XS keeps a #method in every instance.
+   */
+  private leave(): Session | undefined {
     this.#phase = "closed";
     this.#clearResponseTimer();
     const s = this.session;
     this.session = undefined;
     s?.detach(this);
-    this.#link.ended(end);
+    return s;
   }
 
   #refuse(reason: string): undefined {
